@@ -1,0 +1,73 @@
+"""Settings from the environment, with defaults that make a zero-setup local run work."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_DEV_SECRET = "bbi-local-development-only-secret-change-me"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one service process needs; built by `Settings.from_env(service)`."""
+
+    service: str
+    database_url: str
+    kafka_bootstrap_servers: str
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str = LOCAL_DEV_SECRET
+    jwt_public_key: str = ""
+    jwt_private_key: str = ""
+    jwt_issuer: str = "bbi-local"
+    jwt_audience: str = "bbi"
+    jwt_ttl_seconds: int = 3600 * 24 * 30
+    pii_hash_key: str = LOCAL_DEV_SECRET
+    max_body_bytes: int = 1_048_576
+    max_page_size: int = 200
+    topic_partitions: int = 6
+    topic_replication: int = 1
+    outbox_batch_size: int = 500
+    consumer_max_poll_records: int = 500
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, service: str, **overrides: object) -> Settings:
+        """Read `BBI_*`, `DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS` from the environment."""
+        prefix = f"{service.upper()}_"
+        default_db = f"sqlite:///{REPO_ROOT / 'var' / f'{service}.db'}"
+        values: dict[str, object] = dict(
+            service=service,
+            # A per-service variable wins so one shell can run all four services.
+            database_url=os.environ.get(prefix + "DATABASE_URL") or _env("DATABASE_URL", default_db),
+            kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            jwt_algorithm=_env("BBI_JWT_ALGORITHM", "HS256"),
+            jwt_secret=_env("BBI_JWT_SECRET", LOCAL_DEV_SECRET),
+            jwt_public_key=_env("BBI_JWT_PUBLIC_KEY", ""),
+            jwt_private_key=_env("BBI_JWT_PRIVATE_KEY", ""),
+            jwt_issuer=_env("BBI_JWT_ISSUER", "bbi-local"),
+            jwt_audience=_env("BBI_JWT_AUDIENCE", "bbi"),
+            pii_hash_key=_env("BBI_PII_HASH_KEY", LOCAL_DEV_SECRET),
+            max_body_bytes=_env_int("BBI_MAX_BODY_BYTES", 1_048_576),
+            max_page_size=_env_int("BBI_MAX_PAGE_SIZE", 200),
+            topic_partitions=_env_int("BBI_TOPIC_PARTITIONS", 6),
+            topic_replication=_env_int("BBI_TOPIC_REPLICATION", 1),
+            outbox_batch_size=_env_int("BBI_OUTBOX_BATCH_SIZE", 500),
+            consumer_max_poll_records=_env_int("BBI_CONSUMER_MAX_POLL_RECORDS", 500),
+        )
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,147 @@
+"""Database engine and the tables every service has (outbox, processed events, offsets,
+idempotency keys). SQLAlchemy Core: the same code and migrations serve SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; times are stored in UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def new_metadata() -> sa.MetaData:
+    """A service's metadata, already holding the shared plumbing tables."""
+    md = sa.MetaData(naming_convention=NAMING)
+    sa.Table(
+        "outbox", md,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                  primary_key=True, autoincrement=True),
+        sa.Column("topic", sa.String(100), nullable=False),
+        sa.Column("key", sa.String(100), nullable=False),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text),
+        # Per-row state: 'pending' rows are published; 'parked' rows failed too often.
+        sa.Column("state", sa.String(10), nullable=False, server_default="pending"),
+        sa.Index("ix_outbox_state_id", "state", "id"),
+    )
+    sa.Table(
+        "processed_events", md,
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("consumer", sa.String(60), primary_key=True),
+        sa.Column("processed_at", UtcDateTime, nullable=False),
+    )
+    sa.Table(
+        "consumer_offsets", md,
+        sa.Column("consumer", sa.String(60), primary_key=True),
+        sa.Column("topic", sa.String(100), primary_key=True),
+        sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
+        # The next offset to read, stored in the same transaction as the effects.
+        sa.Column("next_offset", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "idempotency_keys", md,
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("scope", sa.String(200), primary_key=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("status", sa.Integer, nullable=False),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+        sa.Column("headers", sa.Text, nullable=False, server_default="{}"),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+    )
+    return md
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the per-backend settings the services rely on."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+        )
+        _tune_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_timeout", 5)
+    # A bounded connect timeout so an outage answers 503 quickly instead of hanging.
+    kwargs.setdefault("connect_args", {"connect_timeout": 3})
+    return sa.create_engine(url, **kwargs)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One database transaction: committed on success, rolled back on any exception."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True when an IntegrityError came from a unique/primary key constraint."""
+    if not isinstance(exc, sa.exc.IntegrityError):
+        return False
+    text = str(exc.orig).lower()
+    return "unique" in text or "duplicate key" in text
