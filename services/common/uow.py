@@ -1,0 +1,43 @@
+"""Unit of work: one database transaction that also stages the events it publishes."""
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from services.common.events import Event, make_event
+from services.common.observability import correlation_id
+from services.common.outbox import add_events
+
+
+class UnitOfWork:
+    """`with UnitOfWork(engine, md, source) as uow:` -> uow.conn, uow.publish(type, data)."""
+
+    def __init__(self, engine: Engine, md: sa.MetaData, source: str) -> None:
+        self.engine, self.md, self.source = engine, md, source
+        self.events: list[Event] = []
+        self._ctx: Any = None
+        self.conn: Connection
+
+    def __enter__(self) -> UnitOfWork:
+        self._ctx = self.engine.begin()
+        self.conn = self._ctx.__enter__()
+        return self
+
+    def publish(self, type_: str, data: dict[str, Any]) -> Event:
+        """Validate now (a bad event is a bug), write to the outbox at commit."""
+        event = make_event(type_, self.source, data, correlation_id.get() or None)
+        self.events.append(event)
+        return event
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool | None:
+        if exc_type is None and self.events:
+            try:
+                add_events(self.conn, self.md, self.events)
+            except BaseException as inner:
+                self._ctx.__exit__(type(inner), inner, inner.__traceback__)
+                raise
+        return self._ctx.__exit__(exc_type, exc, tb)  # type: ignore[no-any-return]

@@ -1,0 +1,252 @@
+"""Flask plumbing every service shares: app factory helper, problem-details errors,
+correlation ids, request metrics, health endpoints, Idempotency-Key replay."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, request
+from flask_smorest import Api
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from services.common.config import Settings
+from services.common.db import make_engine, utcnow
+from services.common.errors import ApiError
+from services.common.observability import (
+    correlation_id,
+    http_metrics,
+    setup_logging,
+    web_metrics_payload,
+)
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+_HTTP_CODES = {
+    400: ("bad_request", "Permintaan tidak valid.", "Bad request."),
+    401: ("unauthorized", "Autentikasi diperlukan.", "Authentication required."),
+    403: ("forbidden", "Akses ditolak.", "Forbidden."),
+    404: ("not_found", "Tidak ditemukan.", "Not found."),
+    405: ("method_not_allowed", "Metode tidak diizinkan.", "Method not allowed."),
+    406: ("not_acceptable", "Format tidak didukung.", "Not acceptable."),
+    409: ("conflict", "Konflik dengan data yang ada.", "Conflict."),
+    413: ("payload_too_large", "Ukuran permintaan terlalu besar.", "Request body too large."),
+    415: ("unsupported_media_type", "Jenis konten tidak didukung.", "Unsupported media type."),
+    422: ("validation_failed", "Data tidak valid.", "Validation failed."),
+    429: ("rate_limited", "Terlalu banyak permintaan.", "Too many requests."),
+}
+_MARSHMALLOW_ID = {
+    "Missing data for required field.": ("required", "Wajib diisi."),
+    "Unknown field.": ("unknown_field", "Kolom tidak dikenal."),
+    "Not a valid integer.": ("not_integer", "Harus bilangan bulat."),
+    "Not a valid string.": ("not_string", "Harus teks."),
+    "Not a valid boolean.": ("not_boolean", "Harus benar/salah."),
+    "Field may not be null.": ("null", "Tidak boleh kosong."),
+    "Not a valid UUID.": ("not_uuid", "Bukan UUID yang valid."),
+    "Not a valid datetime.": ("not_datetime", "Bukan tanggal-waktu yang valid."),
+    "Invalid input type.": ("invalid_type", "Jenis masukan tidak valid."),
+    "Not a valid list.": ("not_list", "Harus daftar."),
+}
+
+
+def create_service_app(name: str, settings: Settings, md: sa.MetaData,
+                       title: str, engine: Engine | None = None) -> tuple[Flask, Api]:
+    """A Flask app with the shared plumbing; the service registers its blueprints on `api`."""
+    setup_logging(name)
+    app = Flask(name)
+    app.config.update(
+        BBI_SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_TITLE=title, API_VERSION="v1", OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={"components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}},
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["bbi_engine"] = engine or make_engine(settings.database_url)
+    app.extensions["bbi_metadata"] = md
+    api = Api(app)
+    _install_request_hooks(app, name)
+    _install_error_handlers(app)
+    _install_health(app)
+    return app, api
+
+
+def get_engine() -> Engine:
+    return current_app.extensions["bbi_engine"]  # type: ignore[no-any-return]
+
+
+def get_settings() -> Settings:
+    return current_app.config["BBI_SETTINGS"]  # type: ignore[no-any-return]
+
+
+def problem_response(err: ApiError) -> Response:
+    resp = Response(json.dumps(err.to_problem(), ensure_ascii=False), status=err.status,
+                    mimetype=PROBLEM_JSON)
+    for k, v in err.headers.items():
+        resp.headers[k] = v
+    return resp
+
+
+def _install_request_hooks(app: Flask, service: str) -> None:
+    @app.before_request
+    def _start() -> Response | None:
+        cid = request.headers.get("X-Correlation-ID", "")
+        g.correlation_id = cid if 0 < len(cid) <= 64 and cid.isprintable() else str(uuid.uuid4())
+        g.cid_token = correlation_id.set(g.correlation_id)
+        g.started = time.perf_counter()
+        return _idempotent_replay()
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        resp.headers["X-Correlation-ID"] = g.get("correlation_id", "")
+        _idempotent_store(resp)
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        m = http_metrics()
+        m.requests.labels(service, request.method, route, str(resp.status_code)).inc()
+        if "started" in g:
+            m.latency.labels(service, request.method, route).observe(
+                time.perf_counter() - g.started)
+        return resp
+
+    @app.teardown_request
+    def _reset(_exc: BaseException | None) -> None:
+        token = g.pop("cid_token", None)
+        if token is not None:
+            correlation_id.reset(token)
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError) -> Response:
+        return problem_response(err)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response:
+        status = err.code or 500
+        code, mid, men = _HTTP_CODES.get(status, ("http_error", "Kesalahan permintaan.",
+                                                  err.name))
+        errors = None
+        data = getattr(err, "data", None)
+        if isinstance(data, dict) and "messages" in data:
+            errors = _field_errors(data["messages"])
+        return problem_response(ApiError(status, code, mid, men, errors))
+
+    @app.errorhandler(sa.exc.OperationalError)
+    @app.errorhandler(sa.exc.InterfaceError)
+    @app.errorhandler(sa.exc.TimeoutError)
+    def _db_down(err: Exception) -> Response:
+        log.warning("database unavailable: %s", type(err).__name__)
+        return problem_response(ApiError(
+            503, "service_unavailable", "Layanan sedang tidak tersedia, coba lagi sebentar.",
+            "Service temporarily unavailable; retry shortly.", headers={"Retry-After": "5"}))
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        log.exception("unhandled error")  # type and trace go to the log, never to the client
+        return problem_response(ApiError(500, "internal_error", "Terjadi kesalahan internal.",
+                                         "Internal server error."))
+
+
+def _field_errors(messages: Any) -> dict[str, Any]:
+    """flask-smorest/marshmallow messages -> {location: {field: [{code, message_id, ...}]}}."""
+    def convert(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {str(k): convert(v) for k, v in node.items()}
+        if isinstance(node, list) and all(isinstance(x, str) for x in node):
+            out = []
+            for msg in node:
+                code, mid = _MARSHMALLOW_ID.get(msg, ("invalid", msg))
+                if "|" in msg:  # our validators: "code|pesan|message"
+                    code, mid, msg = (msg.split("|", 2) + ["", ""])[:3]
+                out.append({"code": code, "message_id": mid, "message_en": msg})
+            return out
+        return node
+
+    converted = convert(messages)
+    # flask-smorest nests by location ("json", "query"...); keep the location for clarity.
+    return converted if isinstance(converted, dict) else {"_": converted}
+
+
+def _install_health(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        try:
+            with get_engine().connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return problem_response(ApiError(
+                503, "database_unavailable", "Basis data tidak dapat dijangkau.",
+                "Database unreachable.", headers={"Retry-After": "5"}))
+        return {"status": "ready"}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        extra = app.extensions.get("bbi_extra_metrics")
+        body = web_metrics_payload() + (extra() if extra else b"")
+        return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")
+
+
+# --- Idempotency-Key: a retried write returns the first answer -----------------------------
+def _idempotency_scope() -> tuple[str, str] | None:
+    key = request.headers.get("Idempotency-Key")
+    if not key or request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return None
+    if len(key) > 200:
+        raise ApiError(400, "idempotency_key_invalid", "Idempotency-Key terlalu panjang.",
+                       "Idempotency-Key too long (max 200).")
+    who = request.headers.get("Authorization", "") + request.headers.get("X-API-Key", "")
+    caller = hashlib.sha256(who.encode()).hexdigest()[:16]
+    return key, f"{request.method} {request.path} {caller}"
+
+
+def _idempotent_replay() -> Response | None:
+    scope = _idempotency_scope()
+    if scope is None:
+        return None
+    t = current_app.extensions["bbi_metadata"].tables["idempotency_keys"]
+    fingerprint = hashlib.sha256(request.get_data()).hexdigest()
+    with get_engine().connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.key == scope[0], t.c.scope == scope[1])).first()
+    g.idempotency = (scope, fingerprint)
+    if row is None:
+        return None
+    g.idempotency = None  # replayed: do not store again
+    if row.fingerprint != fingerprint:
+        raise ApiError(422, "idempotency_key_reused",
+                       "Idempotency-Key sudah dipakai untuk permintaan lain.",
+                       "Idempotency-Key was already used with a different request body.")
+    resp = Response(row.body, status=row.status)
+    for k, v in json.loads(row.headers).items():
+        resp.headers[k] = v
+    resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+def _idempotent_store(resp: Response) -> None:
+    state = g.pop("idempotency", None)
+    if not state or resp.status_code >= 500 or resp.status_code == 429:
+        return
+    (key, scope), fingerprint = state
+    t = current_app.extensions["bbi_metadata"].tables["idempotency_keys"]
+    headers = {k: v for k, v in resp.headers.items() if k in ("Content-Type", "Location")}
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(t.insert().values(key=key, scope=scope, fingerprint=fingerprint,
+                                           status=resp.status_code, body=resp.get_data(),
+                                           headers=json.dumps(headers), created_at=utcnow()))
+    except sa.exc.IntegrityError:
+        pass  # a parallel retry stored it first; its answer stands
+
+

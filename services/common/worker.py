@@ -1,0 +1,74 @@
+"""The worker process of a service: the outbox relay and the service's consumers, each in
+its own thread with its own Kafka client, plus a /metrics endpoint for the worker."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from prometheus_client import start_http_server
+from sqlalchemy.engine import Engine
+
+from services.common.config import Settings
+from services.common.consumer import Consumer, ConsumerRunner
+from services.common.kafka_clients import make_consumer, make_producer
+from services.common.observability import setup_logging, worker_metrics
+from services.common.outbox import KafkaPublisher, OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Runs the relay and consumers until stop() (or SIGTERM/SIGINT in `run`)."""
+
+    def __init__(self, settings: Settings, engine: Engine, md: sa.MetaData,
+                 consumers: list[Consumer], relay: bool = True) -> None:
+        self.settings, self.engine, self.md = settings, engine, md
+        self.consumers = consumers
+        self.with_relay = relay
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.runners: list[ConsumerRunner] = []
+
+    def start(self) -> None:
+        s = self.settings
+        if self.with_relay:
+            relay = OutboxRelay(self.engine, self.md,
+                                KafkaPublisher(lambda: make_producer(s)), s.service,
+                                batch_size=s.outbox_batch_size)
+            self._spawn("outbox-relay", lambda: relay.run_forever(self._stop.is_set))
+        for c in self.consumers:
+            c.service = c.service or s.service
+            runner = ConsumerRunner(
+                self.engine, self.md, c,
+                kafka_factory=lambda c=c: make_consumer(s, c.name, []),
+                producer_factory=lambda: make_producer(s))
+            self.runners.append(runner)
+            self._spawn(f"consumer-{c.name}", lambda r=runner: r.run_forever(self._stop.is_set))
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def run(self, metrics_port: int | None = None) -> None:
+        """Block until SIGTERM/SIGINT; then finish the current batches and close clients."""
+        setup_logging(f"{self.settings.service}-worker")
+        if metrics_port:
+            start_http_server(metrics_port, addr="0.0.0.0", registry=worker_metrics().registry)
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        self.start()
+        log.info("worker started", extra={"consumers": [c.name for c in self.consumers],
+                                           "relay": self.with_relay})
+        while not self._stop.wait(1.0):
+            pass
+        self.stop()
+        log.info("worker stopped")
