@@ -39,6 +39,8 @@ class Settings:
     topic_replication: int = 1
     outbox_batch_size: int = 500
     consumer_max_poll_records: int = 500
+    # Prepended to every topic name: lets tests (and tenants) share one broker in isolation.
+    topic_prefix: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -64,6 +66,7 @@ class Settings:
             topic_replication=_env_int("BBI_TOPIC_REPLICATION", 1),
             outbox_batch_size=_env_int("BBI_OUTBOX_BATCH_SIZE", 500),
             consumer_max_poll_records=_env_int("BBI_CONSUMER_MAX_POLL_RECORDS", 500),
+            topic_prefix=_env("BBI_TOPIC_PREFIX", ""),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -206,7 +206,9 @@ class ConsumerRunner:
     """Polls one consumer group and applies batches until told to stop."""
 
     def __init__(self, engine: Engine, md: sa.MetaData, consumer: Consumer,
-                 kafka_factory: Callable[[], Any], producer_factory: Callable[[], Any]) -> None:
+                 kafka_factory: Callable[[], Any], producer_factory: Callable[[], Any],
+                 topic_prefix: str = "") -> None:
+        self.prefix = topic_prefix
         self.applier = BatchApplier(engine, md, consumer)
         self.c = consumer
         self._kafka_factory, self._producer_factory = kafka_factory, producer_factory
@@ -216,7 +218,7 @@ class ConsumerRunner:
 
     def start(self) -> None:
         self.kafka = self._kafka_factory()
-        self.kafka.subscribe(self.c.topics, listener=_SeekToStored(self))
+        self.kafka.subscribe([self.prefix + t for t in self.c.topics], listener=_SeekToStored(self))
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         """One poll -> one transaction -> one offset commit. Returns records handled."""
@@ -256,7 +258,7 @@ class ConsumerRunner:
             return
         if self._producer is None:
             self._producer = self._producer_factory()
-        futures = [self._producer.send(TOPIC_DEADLETTER, key=d.key, value=d.to_bytes(self.c.name))
+        futures = [self._producer.send(self.prefix + TOPIC_DEADLETTER, key=d.key, value=d.to_bytes(self.c.name))
                    for d in dead]
         self._producer.flush(timeout=30)
         for fut in futures:

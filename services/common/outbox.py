@@ -22,10 +22,11 @@ def outbox_table(md: sa.MetaData) -> sa.Table:
     return md.tables["outbox"]
 
 
-def add_events(conn: Connection, md: sa.MetaData, events: Iterable[Event]) -> int:
+def add_events(conn: Connection, md: sa.MetaData, events: Iterable[Event],
+               topic_prefix: str = "") -> int:
     """Stage events in the caller's transaction (committed or rolled back with it)."""
     rows = [
-        {"topic": e.topic, "key": e.key, "event_id": e.id, "event_type": e.type,
+        {"topic": topic_prefix + e.topic, "key": e.key, "event_id": e.id, "event_type": e.type,
          "payload": e.to_bytes(), "created_at": utcnow()}
         for e in events
     ]

@@ -15,8 +15,10 @@ from services.common.outbox import add_events
 class UnitOfWork:
     """`with UnitOfWork(engine, md, source) as uow:` -> uow.conn, uow.publish(type, data)."""
 
-    def __init__(self, engine: Engine, md: sa.MetaData, source: str) -> None:
+    def __init__(self, engine: Engine, md: sa.MetaData, source: str,
+                 topic_prefix: str = "") -> None:
         self.engine, self.md, self.source = engine, md, source
+        self.topic_prefix = topic_prefix
         self.events: list[Event] = []
         self._ctx: Any = None
         self.conn: Connection
@@ -36,7 +38,7 @@ class UnitOfWork:
                  tb: TracebackType | None) -> bool | None:
         if exc_type is None and self.events:
             try:
-                add_events(self.conn, self.md, self.events)
+                add_events(self.conn, self.md, self.events, self.topic_prefix)
             except BaseException as inner:
                 self._ctx.__exit__(type(inner), inner, inner.__traceback__)
                 raise

@@ -44,7 +44,7 @@ class Worker:
             runner = ConsumerRunner(
                 self.engine, self.md, c,
                 kafka_factory=lambda c=c: make_consumer(s, c.name, []),
-                producer_factory=lambda: make_producer(s))
+                producer_factory=lambda: make_producer(s), topic_prefix=s.topic_prefix)
             self.runners.append(runner)
             self._spawn(f"consumer-{c.name}", lambda r=runner: r.run_forever(self._stop.is_set))
 

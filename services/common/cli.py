@@ -1,0 +1,159 @@
+"""`bbi`: local operations (Kafka broker, topics, migrations, tokens, the local run)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from services.common import local_kafka, service_runtime
+from services.common.config import REPO_ROOT, Settings
+from services.common.contracts import TOPIC_CONFIGS
+
+KAFKA_DIR = REPO_ROOT / "var" / "kafka"
+
+
+@click.group()
+def main() -> None:
+    """Bangga Buatan Indonesia backend: local operations."""
+
+
+# --- kafka -------------------------------------------------------------------------------
+@main.group()
+def kafka() -> None:
+    """The local single-node Kafka broker (KRaft), fetched from Maven Central."""
+
+
+@kafka.command("fetch")
+def kafka_fetch() -> None:
+    """Download the broker jars (deploy/kafka/lib)."""
+    click.echo(local_kafka.fetch())
+
+
+@kafka.command("start")
+@click.option("--port", default=9092, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=KAFKA_DIR)
+@click.option("--foreground/--background", default=False,
+              help="Foreground: stay attached and stop the broker on Ctrl-C/SIGTERM.")
+def kafka_start(port: int, data_dir: Path, foreground: bool) -> None:
+    """Format storage if new, start the broker and wait until it answers."""
+    local_kafka.fetch()
+    broker = local_kafka.start(port=port, data_dir=data_dir)
+    click.echo(f"kafka ready on {broker.bootstrap} (pid {broker.pid})")
+    if foreground:
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            broker.process.wait()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            broker.stop()
+
+
+@kafka.command("stop")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=KAFKA_DIR)
+def kafka_stop(data_dir: Path) -> None:
+    """Stop the broker started from this data dir."""
+    click.echo("stopped" if local_kafka.stop_from_pidfile(data_dir) else "not running")
+
+
+@main.group()
+def topics() -> None:
+    """Kafka topics of DESIGN §3."""
+
+
+@topics.command("ensure")
+@click.option("--partitions", type=int, default=None)
+@click.option("--replication", type=int, default=None)
+def topics_ensure(partitions: int | None, replication: int | None) -> None:
+    """Create the domain and dead-letter topics if missing."""
+    s = Settings.from_env("cli")
+    created = local_kafka.ensure_topics(
+        s.kafka_bootstrap_servers,
+        {s.topic_prefix + t: cfg for t, cfg in TOPIC_CONFIGS.items()},
+        partitions=partitions or s.topic_partitions,
+        replication=replication or s.topic_replication)
+    click.echo(f"created: {', '.join(created) or 'none (all present)'}")
+
+
+# --- database ------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Schema migrations (Alembic), one history per service."""
+
+
+@db.command("upgrade")
+@click.argument("services", nargs=-1)
+def db_upgrade(services: tuple[str, ...]) -> None:
+    """Apply migrations (all available services when none is named)."""
+    from services.common.migrations import upgrade
+
+    for name in services or service_runtime.available():
+        url = service_runtime.module(name, "config").load_settings().database_url
+        upgrade(name, url)
+        click.echo(f"{name}: at head")
+
+
+@db.command("revision")
+@click.argument("service")
+@click.option("-m", "--message", required=True)
+def db_revision(service: str, message: str) -> None:
+    """Autogenerate a revision by comparing the models with a scratch SQLite database."""
+    import tempfile
+
+    from alembic import command
+
+    from services.common.migrations import alembic_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/scratch.db"
+        cfg = alembic_config(service, url)
+        command.upgrade(cfg, "head")
+        command.revision(cfg, message=message, autogenerate=True)
+
+
+# --- tokens --------------------------------------------------------------------------------
+@main.group()
+def token() -> None:
+    """Local JWTs for development and tests."""
+
+
+@token.command("issue")
+@click.option("--role", type=click.Choice(["umkm", "official", "operator", "admin"]),
+              required=True)
+@click.option("--sub", "subject", required=True, help="subject: business id, NIP, user id")
+@click.option("--claim", multiple=True, help="extra claim key=value (e.g. agency=KemenKopUKM)")
+@click.option("--ttl", type=int, default=3600, show_default=True)
+def token_issue(role: str, subject: str, claim: tuple[str, ...], ttl: int) -> None:
+    """Print a signed token (uses BBI_JWT_* settings)."""
+    from services.common.auth import issue_token
+
+    extra = dict(c.split("=", 1) for c in claim)
+    click.echo(issue_token(Settings.from_env("cli"), subject, role, ttl, **extra))
+
+
+# --- the whole system locally -------------------------------------------------------------
+@main.command("run")
+@click.option("--kafka-port", default=9092, show_default=True)
+def run(kafka_port: int) -> None:
+    """Run everything locally: Kafka, topics, migrations, every web + worker (Procfile)."""
+    os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port}")
+    procfile = REPO_ROOT / "Procfile"
+    os.execvp(str(Path(sys.executable).parent / "honcho"),
+              ["honcho", "start", "-f", str(procfile), "-d", str(REPO_ROOT)])
+
+
+def _add_service_commands() -> None:
+    for name in service_runtime.SERVICES:
+        try:
+            mod = service_runtime.module(name, "commands")
+        except ModuleNotFoundError:
+            continue
+        for cmd in mod.commands.commands.values():
+            main.add_command(cmd)
+
+
+_add_service_commands()

@@ -1,0 +1,75 @@
+"""Shared fixtures: a real Kafka broker and a real PostgreSQL server for the whole session
+(started by services.common.testing_infra), and fresh databases per test on either backend."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common import testing_infra
+from services.common.config import Settings
+from services.common.local_postgres import create_database
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _need(make: Callable[[], str]) -> str:
+    try:
+        return make()
+    except testing_infra.InfraUnavailable as exc:  # only off CI; on CI this is InfraRequired
+        pytest.skip(f"not on CI and the server cannot start here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """Bootstrap servers of the real local broker (KRaft, Kafka 4.x)."""
+    return _need(testing_infra.kafka_for_tests)
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> str:
+    return _need(testing_infra.postgres_for_tests)
+
+
+@pytest.fixture
+def db_url_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """make(backend) -> URL of a new empty database ('sqlite' or 'postgresql')."""
+
+    def make(backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / f'{uuid.uuid4().hex[:8]}.db'}"
+        base = request.getfixturevalue("pg_base_url")
+        return create_database(base, f"t_{uuid.uuid4().hex[:12]}")
+
+    return make
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, db_url_factory: Callable[[str], str]) -> str:
+    """A fresh database on each backend: the same test runs on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgres)
+    return db_url_factory(request.param)
+
+
+@pytest.fixture
+def pg_url(db_url_factory: Callable[[str], str]) -> str:
+    """A fresh PostgreSQL database (for tests about real concurrency)."""
+    return db_url_factory("postgresql")
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Unique topic names per test so tests sharing one broker never see each other's events."""
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+def make_settings(service: str, db_url: str, kafka: str = "127.0.0.1:1", **kw: object) -> Settings:
+    return Settings.from_env(service, database_url=db_url, kafka_bootstrap_servers=kafka, **kw)
+
+
+@pytest.fixture
+def settings_factory() -> Iterator[Callable[..., Settings]]:
+    yield make_settings
