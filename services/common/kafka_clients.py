@@ -24,6 +24,7 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         request_timeout_ms=15_000,
         delivery_timeout_ms=30_000, # a send future fails within this, so the relay can back off
         max_block_ms=10_000,        # bounded wait for metadata when the broker is down
+        bootstrap_timeout_ms=5_000, # a down broker fails fast; the relay backs off and retries
     )
     config.update(overrides)
     return KafkaProducer(**config)

@@ -54,7 +54,10 @@ class KafkaPublisher(Publisher):
 
     def publish(self, batch: list[tuple[str, str, bytes]]) -> list[Exception | None]:
         if self._producer is None:
-            self._producer = self._factory()
+            try:
+                self._producer = self._factory()
+            except Exception as exc:  # noqa: BLE001 - broker unreachable: nothing was sent
+                return [exc] * len(batch)
         producer = self._producer
         futures = [producer.send(t, key=k.encode(), value=v) for t, k, v in batch]  # type: ignore[attr-defined]
         producer.flush(timeout=self._timeout_s)  # type: ignore[attr-defined]
@@ -65,6 +68,9 @@ class KafkaPublisher(Publisher):
                 results.append(None)
             except Exception as exc:  # noqa: BLE001 - any delivery error is reported per row
                 results.append(exc)
+        if any(results):
+            # A failed idempotent producer may be stuck in an error state: start afresh.
+            self.close(timeout=1.0)
         return results
 
     def close(self, timeout: float = 10.0) -> None:
