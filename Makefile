@@ -1,4 +1,28 @@
-# Minimal test entry point used by .ci/run; extend freely.
-.PHONY: test
-test:
+# Entry points (README): `make run` runs the whole system locally; `make test` runs every test.
+.PHONY: setup run test test-unit test-integration test-e2e lint bench
+
+setup:
+	test -x .venv/bin/python || python3 -m venv .venv
+	.venv/bin/pip install -q -e '.[dev]'
+
+run:
+	scripts/run-local
+
+# Everything: unit, integration (real Kafka + PostgreSQL), deploy checks, e2e, faults.
+test: setup
 	.venv/bin/pytest -q
+
+test-unit:
+	.venv/bin/pytest -q tests/unit
+
+test-integration:
+	.venv/bin/pytest -q tests/integration
+
+test-e2e:
+	.venv/bin/pytest -q tests/e2e
+
+lint:
+	.venv/bin/ruff check services tests bench
+
+bench:
+	.venv/bin/python -m bench.run
