@@ -456,3 +456,13 @@ def withdraw(status: Status | str) -> Status:
     if status is Status.withdrawn:
         raise _invalid_transition("withdraw", status)
     return Status.withdrawn
+
+
+# --- duplicates -----------------------------------------------------------------------------
+
+_NOT_WORD: Final = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise_business_name(name: str) -> str:
+    """The business name as compared for duplicates: case, spacing and punctuation ignored."""
+    return " ".join(_NOT_WORD.sub(" ", name.casefold()).split())[:200]

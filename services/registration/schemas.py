@@ -1,0 +1,205 @@
+"""Request/response schemas (also the OpenAPI document). Field validators reuse domain.py."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from services.common.reference import PLATFORMS, SCALES
+from services.registration import config, domain
+
+_PLATFORM = validate.OneOf(sorted(PLATFORMS))
+
+
+def _rule(fn: Callable[[Any], Any]) -> Callable[[Any], None]:
+    """A marshmallow validator from a domain rule: DomainError -> 'code|id|en' message."""
+    def check(value: Any) -> None:
+        try:
+            fn(value)
+        except domain.DomainError as e:
+            raise ValidationError(f"{e.code}|{e.message_id}|{e.message_en}") from None
+    return check
+
+
+class ConsentIn(Schema):
+    given = fields.Boolean(required=True, metadata={"description": "must be true"})
+    version = fields.String(required=True, metadata={"description": "purpose version shown"})
+
+    @validates_schema
+    def _explicit(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("given") is not True:
+            raise ValidationError("consent_required|Persetujuan pemilik wajib diberikan.|"
+                                  "The owner's consent is required.", "given")
+        if data.get("version") != config.consent_version():
+            raise ValidationError(
+                "consent_version_outdated|Versi tujuan pemrosesan tidak berlaku; muat ulang "
+                "formulir.|The purpose version is not current; reload the form.", "version")
+
+
+class RegistrationIn(Schema):
+    """A public registration (DESIGN §4)."""
+
+    business_name = fields.String(required=True, validate=validate.Length(1, 200))
+    owner_name = fields.String(required=True, validate=validate.Length(1, 200))
+    nik = fields.String(required=True, validate=_rule(domain.validate_nik))
+    nib = fields.String(load_default=None, allow_none=True, validate=_rule(domain.validate_nib))
+    phone = fields.String(required=True, validate=_rule(domain.normalise_mobile))
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    province_code = fields.String(required=True, validate=_rule(domain.validate_province))
+    regency_code = fields.String(required=True, validate=validate.Regexp(
+        r"^\d{4}$", error="regency_invalid|Kode kabupaten/kota harus 4 angka.|"
+                          "A regency/city code must be 4 digits."))
+    address = fields.String(required=True, validate=validate.Length(1, 500))
+    postal_code = fields.String(required=True, validate=_rule(domain.validate_postal_code))
+    kbli_code = fields.String(required=True, validate=_rule(domain.validate_kbli))
+    capital_idr = fields.Integer(strict=True, load_default=None, allow_none=True)
+    annual_sales_idr = fields.Integer(strict=True, load_default=None, allow_none=True)
+    platforms = fields.List(fields.String(validate=_PLATFORM), load_default=list,
+                            validate=validate.Length(max=len(PLATFORMS)))
+    qris = fields.Boolean(required=True)
+    mentor_org = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(1, 200))
+    npwp = fields.String(load_default=None, allow_none=True, validate=_rule(domain.validate_npwp))
+    consent = fields.Nested(ConsentIn, required=True)
+
+    @validates_schema
+    def _cross(self, data: dict[str, Any], **_: Any) -> None:
+        province, regency = data.get("province_code"), data.get("regency_code")
+        if province and regency and not regency.startswith(province.strip()):
+            raise ValidationError("regency_outside_province|Kabupaten/kota tidak berada di "
+                                  "provinsi tersebut.|The regency/city is not in that province.",
+                                  "regency_code")
+        try:
+            domain.derive_scale(data.get("capital_idr"), data.get("annual_sales_idr"))
+        except domain.DomainError as e:
+            raise ValidationError(f"{e.code}|{e.message_id}|{e.message_en}",
+                                  e.field or "capital_idr") from None
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # The validators passed, so these calls only normalise.
+        data["nik"] = domain.validate_nik(data["nik"]).value
+        data["nib"] = domain.validate_nib(data["nib"]) if data["nib"] else None
+        data["npwp"] = domain.validate_npwp(data["npwp"]) if data["npwp"] else None
+        data["phone"] = domain.normalise_mobile(data["phone"])
+        data["email"] = data["email"].lower() if data["email"] else None
+        data["province_code"] = domain.validate_province(data["province_code"])
+        data["kbli_code"], data["kbli_section"] = domain.validate_kbli(data["kbli_code"])
+        data["postal_code"] = domain.validate_postal_code(data["postal_code"])
+        data["scale"] = domain.derive_scale(data["capital_idr"], data["annual_sales_idr"])
+        data["platforms"] = sorted(set(data["platforms"]))
+        data["consent_version"] = data.pop("consent")["version"]
+        for k in ("business_name", "owner_name", "address", "mentor_org"):
+            data[k] = data[k].strip() if data[k] else data[k]
+        return data
+
+
+class PartnerItemIn(RegistrationIn):
+    """One merchant of a partner batch: a registration plus the partner's own reference."""
+
+    merchant_ref = fields.String(required=True, validate=validate.Length(1, 100))
+    store_url = fields.URL(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class RegistrationCreated(Schema):
+    id = fields.String()
+    status = fields.String()
+    scale = fields.String()
+    access_token = fields.String()
+    token_type = fields.String(dump_default="Bearer")
+
+
+class PlatformOut(Schema):
+    platform = fields.String()
+    store_url = fields.String(allow_none=True)
+    onboarded_at = fields.AwareDateTime()
+
+
+class UmkmOut(Schema):
+    """What the owner sees: status and non-personal fields."""
+
+    id = fields.String()
+    status = fields.String()
+    curation = fields.String(allow_none=True)
+    curation_reason = fields.String(allow_none=True)
+    business_name = fields.String(allow_none=True)
+    nib = fields.String(allow_none=True)
+    channel = fields.String()
+    partner_code = fields.String(allow_none=True)
+    province_code = fields.String()
+    regency_code = fields.String()
+    kbli_code = fields.String()
+    kbli_section = fields.String()
+    scale = fields.String()
+    platforms_declared = fields.List(fields.String())
+    platforms = fields.List(fields.Nested(PlatformOut))
+    qris = fields.Boolean()
+    registered_at = fields.AwareDateTime()
+    verified_at = fields.AwareDateTime(allow_none=True)
+    withdrawn_at = fields.AwareDateTime(allow_none=True)
+
+
+class UmkmOperatorOut(UmkmOut):
+    """What an operator sees in addition: the masked NIK and contact data."""
+
+    nik_masked = fields.String(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    postal_code = fields.String(allow_none=True)
+    npwp = fields.String(allow_none=True)
+    mentor_org = fields.String(allow_none=True)
+    capital_idr = fields.Integer(allow_none=True)
+    annual_sales_idr = fields.Integer(allow_none=True)
+    consent_version = fields.String()
+    consent_at = fields.AwareDateTime()
+
+
+class ListArgs(Schema):
+    province_code = fields.String(validate=_rule(domain.validate_province))
+    status = fields.String(validate=validate.OneOf([s.value for s in domain.Status]))
+    scale = fields.String(validate=validate.OneOf(SCALES))
+    platform = fields.String(validate=_PLATFORM)
+    curation = fields.String(validate=validate.OneOf(("approved", "rejected", "none")))
+    cursor = fields.String(validate=validate.Length(max=200))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 1000))
+
+
+class UmkmPage(Schema):
+    items = fields.List(fields.Nested(UmkmOperatorOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class VerificationIn(Schema):
+    pass
+
+
+class PlatformIn(Schema):
+    platform = fields.String(required=True, validate=_PLATFORM)
+    store_url = fields.URL(required=True, validate=validate.Length(max=500))
+
+
+class CurationIn(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("approved", "rejected")))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 1000))
+
+    @validates_schema
+    def _reason(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("decision") == "rejected" and not data.get("reason"):
+            raise ValidationError("reason_required|Alasan penolakan wajib diisi.|"
+                                  "A rejection needs a reason.", "reason")
+
+
+class StatusOut(Schema):
+    id = fields.String()
+    status = fields.String()
+    curation = fields.String(allow_none=True)

@@ -1,0 +1,113 @@
+"""Operator transitions and the owner's withdrawal: locked row, domain rule, event."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from services.common import contracts
+from services.common.config import Settings
+from services.common.db import utcnow
+from services.common.errors import ApiError, conflict, not_found
+from services.registration import domain
+from services.registration.handlers import PERSONAL, uow
+from services.registration.store import get_umkm, platforms_of, umkm, umkm_platforms
+
+log = logging.getLogger(__name__)
+
+
+def _locked(conn: Connection, umkm_id: str) -> Any:
+    row = get_umkm(conn, umkm_id, lock=True)
+    if row is None:
+        raise not_found("umkm")
+    return row
+
+
+def _refused(err: domain.DomainError, row: Any) -> ApiError:
+    """409 with the current state, so the caller can see why."""
+    return conflict(err.code, err.message_id, err.message_en, status=row.status,
+                    curation=row.curation)
+
+
+def _result(umkm_id: str, status: str, curation: str | None) -> dict[str, Any]:
+    return {"id": umkm_id, "status": status, "curation": curation}
+
+
+def verify(engine: Engine, settings: Settings, umkm_id: str) -> dict[str, Any]:
+    """registered -> verified."""
+    with uow(engine, settings) as u:
+        row = _locked(u.conn, umkm_id)
+        try:
+            new = domain.verify(row.status)
+        except domain.DomainError as e:
+            raise _refused(e, row) from None
+        now = utcnow()
+        u.conn.execute(umkm.update().where(umkm.c.id == umkm_id)
+                       .values(status=new, verified_at=now, updated_at=now))
+        u.publish(contracts.UMKM_VERIFIED, {"umkm_id": umkm_id, "verified_at": now})
+    return _result(umkm_id, new, row.curation)
+
+
+def onboard(engine: Engine, settings: Settings, umkm_id: str, platform: str,
+            store_url: str) -> dict[str, Any]:
+    """verified/onboarded -> onboarded on one more platform."""
+    with uow(engine, settings) as u:
+        row = _locked(u.conn, umkm_id)
+        try:
+            new = domain.onboard(row.status)
+        except domain.DomainError as e:
+            raise _refused(e, row) from None
+        existing = {p["platform"] for p in platforms_of(u.conn, [umkm_id])[umkm_id]}
+        if platform in existing:
+            raise conflict("already_onboarded", "UMKM sudah terdaftar di platform ini.",
+                           "The UMKM is already onboarded on this platform.",
+                           status=row.status, curation=row.curation)
+        now = utcnow()
+        u.conn.execute(umkm_platforms.insert().values(
+            umkm_id=umkm_id, platform=platform, store_url=store_url, onboarded_at=now))
+        u.conn.execute(umkm.update().where(umkm.c.id == umkm_id)
+                       .values(status=new, updated_at=now))
+        u.publish(contracts.UMKM_ONBOARDED, {"umkm_id": umkm_id, "platform": platform,
+                                             "first_platform": not existing,
+                                             "onboarded_at": now})
+    return _result(umkm_id, new, row.curation)
+
+
+def curate(engine: Engine, settings: Settings, umkm_id: str, decision: str,
+           reason: str | None) -> dict[str, Any]:
+    """Catalogue curation: approved / rejected (with a reason)."""
+    with uow(engine, settings) as u:
+        row = _locked(u.conn, umkm_id)
+        try:
+            new = domain.curate(row.status, row.curation, decision)
+        except domain.DomainError as e:
+            raise _refused(e, row) from None
+        now = utcnow()
+        u.conn.execute(umkm.update().where(umkm.c.id == umkm_id).values(
+            curation=new.value, curation_reason=reason, updated_at=now))
+        u.publish(contracts.UMKM_CURATED, {"umkm_id": umkm_id, "decision": new.value,
+                                           "previous_decision": row.curation,
+                                           "curated_at": now})
+    return _result(umkm_id, row.status, new.value)
+
+
+def withdraw(engine: Engine, settings: Settings, umkm_id: str) -> dict[str, Any]:
+    """UU 27/2022 withdrawal: erase personal data, keep an anonymous row for the counts."""
+    with uow(engine, settings) as u:
+        row = _locked(u.conn, umkm_id)
+        try:
+            new = domain.withdraw(row.status)
+        except domain.DomainError as e:
+            raise _refused(e, row) from None
+        now = utcnow()
+        erased: dict[str, Any] = {k: None for k in PERSONAL}
+        u.conn.execute(umkm.update().where(umkm.c.id == umkm_id)
+                       .values(status=new, withdrawn_at=now, updated_at=now, **erased))
+        # A store link points at the owner's shop: personal too.
+        u.conn.execute(umkm_platforms.update().where(umkm_platforms.c.umkm_id == umkm_id)
+                       .values(store_url=None))
+        u.publish(contracts.UMKM_WITHDRAWN, {"umkm_id": umkm_id, "withdrawn_at": now})
+    log.info("umkm withdrawn", extra={"umkm_id": umkm_id})
+    return _result(umkm_id, new, row.curation)
+
