@@ -74,7 +74,7 @@ def already_registered(umkm_id: str, status: str) -> ApiError:
     return conflict("already_registered",
                     "Usaha ini sudah terdaftar; lihat status pendaftaran yang ada.",
                     "This business is already registered; see the existing registration.",
-                    id=umkm_id, status=status)
+                    id=umkm_id, current_status=status)
 
 
 def register(engine: Engine, settings: Settings, data: dict[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,8 @@ def _locked(conn: Connection, umkm_id: str) -> Any:
 
 def _refused(err: domain.DomainError, row: Any) -> ApiError:
     """409 with the current state, so the caller can see why."""
-    return conflict(err.code, err.message_id, err.message_en, status=row.status,
-                    curation=row.curation)
+    return conflict(err.code, err.message_id, err.message_en, current_status=row.status,
+                    current_curation=row.curation)
 
 
 def _result(umkm_id: str, status: str, curation: str | None) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def onboard(engine: Engine, settings: Settings, umkm_id: str, platform: str,
         if platform in existing:
             raise conflict("already_onboarded", "UMKM sudah terdaftar di platform ini.",
                            "The UMKM is already onboarded on this platform.",
-                           status=row.status, curation=row.curation)
+                           current_status=row.status, current_curation=row.curation)
         now = utcnow()
         u.conn.execute(umkm_platforms.insert().values(
             umkm_id=umkm_id, platform=platform, store_url=store_url, onboarded_at=now))

@@ -1,0 +1,69 @@
+"""Shared helpers for the registration tests: a valid payload, an app, tokens, outbox reads."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from services.common.auth import issue_token
+from services.common.config import Settings
+from services.common.db import make_engine
+from services.registration.app import create_app
+from services.registration.store import metadata
+
+
+def nik(serial: int = 1) -> str:
+    """A valid NIK: DKI Jakarta, Jakarta Selatan, born 17-08-1945, given serial."""
+    return f"317101170845{serial:04d}"
+
+
+def payload(n: int = 1, **over: Any) -> dict[str, Any]:
+    """A valid public registration; `n` varies NIK, NIB and name."""
+    body: dict[str, Any] = {
+        "business_name": f"Warung Bu Sri {n}", "owner_name": "Sri Rahayu", "nik": nik(n),
+        "nib": f"{9120000000000 + n}", "phone": "0812-3456-7890",
+        "email": "sri@example.id", "province_code": "31", "regency_code": "3171",
+        "address": "Jl. Melati No. 1", "postal_code": "12110", "kbli_code": "10792",
+        "capital_idr": 50_000_000, "platforms": ["shopee"], "qris": True,
+        "consent": {"given": True, "version": "2025-01"},
+    }
+    body.update(over)
+    return body
+
+
+def make_app(url: str, **settings: Any) -> tuple[Flask, Settings]:
+    """A registration app on a fresh database (schema via metadata: fast for unit tests)."""
+    s = Settings.from_env("registration", database_url=url, **settings)
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    return create_app(s, engine), s
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'reg.db'}"
+
+
+def bearer(settings: Settings, role: str, sub: str = "op-1") -> dict[str, str]:
+    return {"Authorization": "Bearer " + issue_token(settings, sub, role)}
+
+
+def outbox_events(app: Flask) -> list[dict[str, Any]]:
+    """Every staged event (CloudEvents dicts) in id order."""
+    t = metadata.tables["outbox"]
+    with app.extensions["bbi_engine"].connect() as conn:
+        return [json.loads(p) for p in
+                conn.execute(sa.select(t.c.payload).order_by(t.c.id)).scalars()]
+
+
+PII_VALUES = ("Sri Rahayu", "sri@example.id", "+6281234567890", "081234567890",
+              nik(1), nik(2), nik(3), "Warung Bu Sri", "Jl. Melati")
+
+
+def assert_no_pii(texts: list[str]) -> None:
+    """None of the personal values used by these tests appears in any text."""
+    for text in texts:
+        for value in PII_VALUES:
+            assert value not in text, f"personal data {value!r} leaked: {text[:200]}"
