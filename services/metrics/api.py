@@ -1,0 +1,30 @@
+"""Public progress endpoints (JSON for the portal's progress page)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.common.web import get_engine
+from services.metrics import handlers
+from services.metrics.schemas import ProvinceSchema, SummarySchema
+
+blp = Blueprint("progress", __name__, url_prefix="/v1", description="Public progress")
+
+
+@blp.route("/summary")
+class Summary(MethodView):
+    @blp.response(200, SummarySchema)
+    def get(self) -> Any:
+        """National totals, progress against the national targets, and per-province totals."""
+        return handlers.summary(get_engine())
+
+
+@blp.route("/provinces/<string:code>")
+class Province(MethodView):
+    @blp.response(200, ProvinceSchema)
+    @blp.alt_response(404, description="Unknown province code (problem details)")
+    def get(self, code: str) -> Any:
+        """One province (two-digit Kemendagri code): totals and breakdowns."""
+        return handlers.province(get_engine(), code)
