@@ -1,0 +1,153 @@
+"""HTTP endpoints of the campaign service: thin views over the handlers."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.campaign import handlers, reports, schemas
+from services.campaign.identity import Official, official_from
+from services.common.auth import current_principal, require_role
+from services.common.web import get_engine, get_settings
+
+blp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns",
+                description="Belanja serentak: kampanye pembelian pejabat dari UMKM / "
+                            "coordinated official buying days from UMKM")
+OPERATORS = ("operator", "admin")
+SECURED = {"security": [{"bearerAuth": []}]}
+
+
+def _official() -> Official:
+    principal = current_principal()
+    assert principal is not None  # require_role has already refused anonymous callers
+    return official_from(get_settings(), principal)
+
+
+def _page(args: dict[str, Any]) -> tuple[int, int]:
+    return min(args["limit"], get_settings().max_page_size), args["offset"]
+
+
+@blp.route("")
+class Campaigns(MethodView):
+    @require_role(*OPERATORS)
+    @blp.arguments(schemas.PageArgs, location="query")
+    @blp.response(200, schemas.CampaignOut(many=True))
+    @blp.doc(**SECURED)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Daftar kampanye / list campaigns (operator)."""
+        return handlers.list_campaigns(get_engine(), *_page(args))
+
+    @require_role(*OPERATORS)
+    @blp.arguments(schemas.CampaignIn)
+    @blp.response(201, schemas.CampaignOut)
+    @blp.doc(**SECURED)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Buat kampanye / create a campaign (operator; times in WIB unless an offset is given)."""
+        return handlers.create_campaign(get_engine(), get_settings(), body)
+
+
+@blp.route("/<code>")
+class CampaignOne(MethodView):
+    @blp.response(200, schemas.CampaignOut)
+    def get(self, code: str) -> Any:
+        """Detail kampanye / one campaign (public)."""
+        return handlers.get(get_engine(), code)
+
+
+@blp.route("/<code>/open")
+class OpenCampaign(MethodView):
+    @require_role(*OPERATORS)
+    @blp.response(200, schemas.CampaignOut)
+    @blp.doc(**SECURED)
+    def post(self, code: str) -> Any:
+        """Buka kampanye / open a campaign (operator)."""
+        return handlers.transition(get_engine(), get_settings(), code, "open")
+
+
+@blp.route("/<code>/close")
+class CloseCampaign(MethodView):
+    @require_role(*OPERATORS)
+    @blp.response(200, schemas.CampaignOut)
+    @blp.doc(**SECURED)
+    def post(self, code: str) -> Any:
+        """Tutup kampanye / close it; publishes the closing totals (operator)."""
+        return handlers.transition(get_engine(), get_settings(), code, "close")
+
+
+@blp.route("/<code>/join")
+class Join(MethodView):
+    @require_role("official")
+    @blp.response(201, schemas.JoinOut)
+    @blp.doc(**SECURED)
+    def post(self, code: str) -> Any:
+        """Ikut kampanye / join a campaign (official)."""
+        return handlers.join(get_engine(), get_settings(), _official(), code)
+
+
+@blp.route("/<code>/purchases")
+class Purchases(MethodView):
+    @require_role("official")
+    @blp.arguments(schemas.PurchaseIn)
+    @blp.response(201, schemas.PurchaseOut)
+    @blp.alt_response(409, description="duplicate_order, not_joined, campaign_not_open, "
+                                       "umkm_not_known_yet (with Retry-After)")
+    @blp.doc(**SECURED)
+    def post(self, body: dict[str, Any], code: str) -> Any:
+        """Catat pembelian / record a purchase (official)."""
+        return handlers.record_purchase(get_engine(), get_settings(), _official(), code, body)
+
+
+@blp.route("/<code>/purchases/mine")
+class MyPurchases(MethodView):
+    @require_role("official")
+    @blp.arguments(schemas.PageArgs, location="query")
+    @blp.response(200, schemas.MyPurchasesOut)
+    @blp.doc(**SECURED)
+    def get(self, args: dict[str, Any], code: str) -> Any:
+        """Pembelian saya dan kemajuan / my purchases and progress against the band."""
+        return handlers.my_purchases(get_engine(), _official(), code, *_page(args))
+
+
+@blp.route("/<code>/purchases.csv")
+class ExportCsv(MethodView):
+    @require_role(*OPERATORS)
+    @blp.response(200, content_type="text/csv")
+    @blp.doc(**SECURED)
+    def get(self, code: str) -> Response:
+        """Ekspor pembelian (CSV) / export purchases as CSV (operator)."""
+        rows = reports.export_csv(get_engine(), code)
+        first = next(rows)  # resolves the campaign now, so an unknown code answers 404
+        body = stream_with_context(_chain(first, rows))
+        return Response(body, mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="campaign-{code}-purchases.csv"'})
+
+
+def _chain(first: str, rest: Any) -> Any:
+    yield first
+    yield from rest
+
+
+@blp.route("/<code>/totals")
+class Totals(MethodView):
+    @blp.response(200, schemas.TotalsOut)
+    def get(self, code: str) -> Any:
+        """Rekap kampanye / campaign totals (public)."""
+        return reports.campaign_totals(get_engine(), code)
+
+
+@blp.route("/<code>/leaderboard/agencies")
+class AgencyBoard(MethodView):
+    @blp.response(200, schemas.AgencyRowOut(many=True))
+    def get(self, code: str) -> Any:
+        """Peringkat instansi / leaderboard by agency (public)."""
+        return reports.agency_board(get_engine(), code)
+
+
+@blp.route("/<code>/leaderboard/provinces")
+class ProvinceBoard(MethodView):
+    @blp.response(200, schemas.ProvinceRowOut(many=True))
+    def get(self, code: str) -> Any:
+        """Peringkat provinsi UMKM / leaderboard by the UMKM's province (public)."""
+        return reports.province_board(get_engine(), code)

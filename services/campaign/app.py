@@ -1,0 +1,19 @@
+"""The campaign web application (gunicorn: 'services.campaign.app:create_app()')."""
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from services.campaign.api import blp
+from services.campaign.config import load_settings
+from services.campaign.store import metadata
+from services.common.config import Settings
+from services.common.web import create_service_app
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+    """Build the app; nothing connects at import time."""
+    app, api = create_service_app("campaign", settings or load_settings(), metadata,
+                                  "BBI Campaign API", engine)
+    api.register_blueprint(blp)
+    return app

@@ -1,0 +1,31 @@
+"""What the campaign service consumes: `bbi.umkm`, into its read model of registered UMKM."""
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from services.campaign.store import campaign_umkm, purchases
+from services.common import contracts, umkm_directory
+from services.common.consumer import Consumer
+from services.common.events import Event
+
+
+def on_registered(conn: Connection, event: Event) -> None:
+    """A business became known: officials may now buy from it."""
+    umkm_directory.on_registered(conn, event)
+
+
+def on_withdrawn(conn: Connection, event: Event) -> None:
+    """PDP withdrawal: purchases stay counted but are no longer attributed to the business."""
+    umkm_directory.on_withdrawn(conn, event)
+    uid = event.data["umkm_id"]
+    conn.execute(purchases.update().where(purchases.c.umkm_id == uid).values(umkm_id=None))
+    conn.execute(campaign_umkm.update().where(campaign_umkm.c.umkm_id == uid)
+                 .values(umkm_id=None))
+
+
+def consumers() -> list[Consumer]:
+    """The consumer groups of the campaign worker."""
+    return [Consumer(name="campaign-umkm-directory", topics=[contracts.TOPIC_UMKM],
+                     handlers={contracts.UMKM_REGISTERED: on_registered,
+                               contracts.UMKM_WITHDRAWN: on_withdrawn},
+                     service="campaign")]

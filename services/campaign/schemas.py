@@ -1,0 +1,138 @@
+"""Request/response schemas of the campaign API (also its OpenAPI document)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from services.campaign.domain import WIB, to_wib
+from services.common.reference import PLATFORMS, provinces
+
+_money = dict(strict=True)  # "150000" or 1.5 is refused: rupiah are whole numbers
+
+
+class WibDateTime(fields.AwareDateTime):
+    """Read: an offset, or a naive time taken as WIB. Written back in WIB (+07:00)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(default_timezone=WIB, **kw)
+
+    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kw: Any) -> Any:
+        return None if value is None else super()._serialize(to_wib(value), attr, obj, **kw)
+
+
+class _In(Schema):
+    class Meta:
+        unknown = "raise"
+
+
+class CampaignIn(_In):
+    code = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z0-9][a-z0-9-]{1,62}$", error="code_invalid|Kode: huruf kecil, angka dan '-'"
+        " (2-63).|Code: lowercase letters, digits and '-' (2-63)."))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=4000))
+    starts_at = WibDateTime(required=True, metadata={"example": "2020-07-01T00:00:00"})
+    ends_at = WibDateTime(required=True, metadata={"example": "2020-07-01T23:59:59"})
+    band_min_idr = fields.Integer(required=True, validate=validate.Range(min=0), **_money)
+    band_max_idr = fields.Integer(required=True, validate=validate.Range(min=1), **_money)
+    eligible_agencies = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                                    load_default=list, validate=validate.Length(max=1000))
+    eligible_regions = fields.List(fields.String(validate=validate.OneOf(sorted(provinces()))),
+                                   load_default=list)
+
+
+class CampaignOut(Schema):
+    id = fields.String()
+    code = fields.String()
+    name = fields.String()
+    description = fields.String()
+    starts_at = WibDateTime()
+    ends_at = WibDateTime()
+    band_min_idr = fields.Integer()
+    band_max_idr = fields.Integer()
+    eligible_agencies = fields.List(fields.String())
+    eligible_regions = fields.List(fields.String())
+    status = fields.String()
+    created_at = WibDateTime()
+    opened_at = WibDateTime(allow_none=True)
+    closed_at = WibDateTime(allow_none=True)
+
+
+class PageArgs(_In):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+
+
+class PurchaseIn(_In):
+    umkm_id = fields.UUID(required=True)
+    platform = fields.String(required=True, validate=validate.OneOf(sorted(PLATFORMS)))
+    order_ref = fields.String(required=True, validate=[
+        validate.Length(min=1, max=100),
+        validate.Regexp(r"^[\x21-\x7e][\x20-\x7e]*$", error="order_ref_invalid|Nomor pesanan "
+                        "hanya karakter ASCII cetak.|Order reference: printable ASCII only.")])
+    amount_idr = fields.Integer(required=True, **_money)
+    purchased_at = WibDateTime(required=True)
+
+
+class PurchaseOut(Schema):
+    id = fields.String()
+    umkm_id = fields.String(allow_none=True)
+    province_code = fields.String()
+    platform = fields.String()
+    order_ref = fields.String()
+    amount_idr = fields.Integer()
+    purchased_at = WibDateTime()
+    recorded_at = WibDateTime()
+
+
+class ProgressOut(Schema):
+    spent_idr = fields.Integer()
+    band_min_idr = fields.Integer()
+    band_max_idr = fields.Integer()
+    remaining_to_min_idr = fields.Integer()
+    remaining_to_max_idr = fields.Integer()
+    state = fields.String(metadata={"enum": ["below", "within", "above"]})
+
+
+class JoinOut(ProgressOut):
+    code = fields.String()
+    official_id = fields.String()
+    agency = fields.String()
+    region = fields.String()
+
+
+class MyPurchasesOut(Schema):
+    code = fields.String()
+    official_id = fields.String()
+    agency = fields.String()
+    progress = fields.Nested(ProgressOut)
+    total = fields.Integer()
+    purchases = fields.List(fields.Nested(PurchaseOut))
+
+
+class TotalsOut(Schema):
+    code = fields.String()
+    status = fields.String()
+    participants = fields.Integer()
+    purchases = fields.Integer()
+    amount_idr = fields.Integer()
+    distinct_umkm = fields.Integer()
+
+
+class AgencyRowOut(Schema):
+    rank = fields.Integer()
+    agency = fields.String()
+    participants = fields.Integer()
+    purchases = fields.Integer()
+    amount_idr = fields.Integer()
+
+
+class ProvinceRowOut(Schema):
+    rank = fields.Integer()
+    province_code = fields.String()
+    province_name = fields.String(allow_none=True)
+    purchases = fields.Integer()
+    amount_idr = fields.Integer()
+    distinct_umkm = fields.Integer()
