@@ -31,7 +31,8 @@ def onboard_batch(engine: Engine, settings: Settings, partner: Any,
                 raise
     summary = {k: sum(1 for r in results if r and r["result"] == k)
                for k in ("created", "already_registered", "invalid")}
-    log.info("partner batch", extra={"partner": partner.code, **summary})
+    log.info("partner batch", extra={"partner": partner.code,
+                                     **{f"items_{k}": v for k, v in summary.items()}})
     return {"partner": partner.code, "summary": summary, "items": results}
 
 
