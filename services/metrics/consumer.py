@@ -74,8 +74,8 @@ class MetricsApplier(BatchApplier):
         self._check_offsets(conn)
         applied = super()._apply_events(conn, items, dead)
         if dead:  # `dead` now holds parse failures and rejected events of this batch
-            counts = Counter((("bbi_metrics_events_deadlettered_total",
-                               labels_json(reason=d.reason)) for d in dead))
+            counts = Counter(("bbi_metrics_events_deadlettered_total",
+                               labels_json(reason=d.reason)) for d in dead)
             store.add_deltas(conn, LIVE, counts)
         return applied
 
