@@ -26,7 +26,7 @@ from services.registration.schemas import (
 blp = Blueprint("umkm", __name__, url_prefix="/v1/umkm",
                 description="UMKM registration, status, operator workflow, withdrawal")
 OPERATORS = ("operator", "admin")
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def rate_limited(fn: Any) -> Any:

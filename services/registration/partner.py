@@ -71,7 +71,9 @@ def parse_batch(body: bytes, content_type: str, max_items: int) -> list[Any]:
 
 
 def validate_items(items: list[Any]) -> tuple[list[dict[str, Any] | None], list[tuple[int, Any]]]:
-    schema, results, valid = PartnerItemIn(), [], []
+    schema = PartnerItemIn()
+    results: list[dict[str, Any] | None] = []
+    valid: list[tuple[int, Any]] = []
     for i, item in enumerate(items):
         ref = item.get("merchant_ref") if isinstance(item, dict) else None
         try:

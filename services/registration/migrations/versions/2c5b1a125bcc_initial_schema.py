@@ -1,23 +1,22 @@
 """initial schema
 
 Revision ID: 2c5b1a125bcc
-Revises: 
+Revises:
 Create Date: 2026-11-23 16:04:47.909218
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import services.common.db
 
-
 # revision identifiers, used by Alembic.
 revision: str = '2c5b1a125bcc'
-down_revision: Union[str, Sequence[str], None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -41,7 +40,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('key', 'scope', name=op.f('pk_idempotency_keys'))
     )
     op.create_table('outbox',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True,
+              nullable=False),
     sa.Column('topic', sa.String(length=100), nullable=False),
     sa.Column('key', sa.String(length=100), nullable=False),
     sa.Column('event_id', sa.String(length=36), nullable=False),

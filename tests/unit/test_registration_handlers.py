@@ -1,0 +1,98 @@
+"""Handlers on SQLite: the constraint decides duplicates, rate-limit windows, the worker."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from services.common.config import Settings
+from services.common.db import make_engine
+from services.common.errors import ApiError
+from services.registration import handlers, partner_batch, ratelimit
+from services.registration.schemas import PartnerItemIn, RegistrationIn
+from services.registration.store import metadata, umkm
+from services.registration.worker import build_worker
+from tests.unit.registration_helpers import payload, sqlite_url
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> tuple[sa.Engine, Settings]:
+    url = sqlite_url(tmp_path)
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    return engine, Settings.from_env("registration", database_url=url)
+
+
+def test_nik_hash_is_keyed(db: Any) -> None:
+    _, s = db
+    other = Settings.from_env("registration", database_url="sqlite://", pii_hash_key="other")
+    nik = payload()["nik"]
+    assert handlers.nik_hash(s, nik) == handlers.nik_hash(s, nik)
+    assert handlers.nik_hash(s, nik) != handlers.nik_hash(other, nik)
+    assert nik not in handlers.nik_hash(s, nik)
+
+
+def test_a_lost_race_is_caught_from_the_unique_constraint(db: Any, monkeypatch: Any) -> None:
+    """The pre-check can miss a parallel insert; the IntegrityError still becomes a 409."""
+    engine, s = db
+    first = handlers.register(engine, s, RegistrationIn().load(payload()))
+    monkeypatch.setattr(handlers, "find_duplicate", _miss_once(handlers.find_duplicate))
+    with pytest.raises(ApiError) as info:
+        handlers.register(engine, s, RegistrationIn().load(payload()))
+    assert info.value.status == 409 and info.value.code == "already_registered"
+    assert info.value.extra == {"id": first["id"], "current_status": "registered"}
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(umkm)).scalar_one() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            metadata.tables["outbox"])).scalar_one() == 1
+
+
+def _miss_once(real: Any) -> Any:
+    calls = {"n": 0}
+
+    def fake(*args: Any) -> Any:
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real(*args)
+    return fake
+
+
+def test_partner_batch_retries_after_a_concurrent_insert(db: Any, monkeypatch: Any) -> None:
+    engine, s = db
+    handlers.register(engine, s, RegistrationIn().load(payload(1)))
+    real, calls = partner_batch.existing_matches, {"n": 0}
+
+    def blind_first(conn: Any, code: str, rows: Any) -> Any:
+        calls["n"] += 1
+        return {} if calls["n"] == 1 else real(conn, code, rows)
+
+    monkeypatch.setattr(partner_batch, "existing_matches", blind_first)
+    partner = type("P", (), {"code": "tokopedia", "platform": "tokopedia"})()
+    items = [payload(1, merchant_ref="A"), payload(2, merchant_ref="B")]
+    out = partner_batch.onboard_batch(engine, s, partner, items)
+    assert [i["result"] for i in out["items"]] == ["already_registered", "created"]
+    assert calls["n"] == 2
+
+
+def test_partner_item_schema_needs_merchant_ref() -> None:
+    errors = PartnerItemIn().validate(payload())
+    assert "merchant_ref" in errors
+
+
+def test_rate_limit_fixed_window(db: Any) -> None:
+    engine, s = db
+    assert ratelimit.hit(engine, s, "1.2.3.4", 2, 60, now=120.0) is None
+    assert ratelimit.hit(engine, s, "1.2.3.4", 2, 60, now=130.0) is None
+    assert ratelimit.hit(engine, s, "1.2.3.4", 2, 60, now=150.5) == 30
+    assert ratelimit.hit(engine, s, "5.6.7.8", 2, 60, now=150.5) is None
+    assert ratelimit.hit(engine, s, "1.2.3.4", 2, 60, now=180.0) is None  # next window
+    with engine.connect() as conn:
+        keys = conn.execute(sa.select(metadata.tables["rate_limits"].c.client_key)).scalars()
+        assert all("1.2.3.4" not in k for k in keys)
+
+
+def test_worker_is_a_relay_without_consumers(db: Any) -> None:
+    engine, s = db
+    w = build_worker(s, engine)
+    assert w.with_relay and w.consumers == []
