@@ -196,7 +196,7 @@ def record_purchase(engine: Engine, settings: Settings, official: Official, code
     return row
 
 
-def _registered_business(conn: sa.Connection, umkm_id: str) -> Any:
+def _registered_business(conn: sa.Connection, umkm_id: str) -> umkm_directory.KnownUmkm:
     """The business from our read model, or 409 so the caller retries after the event lands."""
     biz = umkm_directory.find(conn, umkm_id)
     if biz is None:
@@ -204,6 +204,9 @@ def _registered_business(conn: sa.Connection, umkm_id: str) -> Any:
                        "UMKM belum terdaftar di sistem kami; coba lagi sebentar.",
                        "This business is not known (yet); retry shortly.",
                        headers={"Retry-After": str(config.retry_after_seconds())})
+    if not biz.active:
+        raise ApiError(409, "umkm_withdrawn", "UMKM ini telah menarik diri dari program.",
+                       "This business has withdrawn from the programme.")
     return biz
 
 

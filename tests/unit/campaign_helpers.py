@@ -1,0 +1,78 @@
+"""Helpers shared by the campaign tests: app, tokens, registered businesses, payloads."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from services.campaign import consumer
+from services.campaign.app import create_app
+from services.common import contracts
+from services.common.auth import issue_token
+from services.common.config import Settings
+from services.common.events import Event, make_event
+from services.common.web import get_engine
+
+
+def nip(i: int) -> str:
+    """A valid 18-digit NIP (born 1980-01-01, TMT 2005-01, male, serial i)."""
+    return f"19800101200501{1}{i:03d}"
+
+
+def auth(settings: Settings, role: str = "official", sub: str | None = None,
+         **claims: Any) -> dict[str, str]:
+    if role == "official":
+        claims.setdefault("agency", "KemenKopUKM")
+        claims.setdefault("region", "31")
+    token = issue_token(settings, sub or (nip(1) if role == "official" else "op-1"), role,
+                        **claims)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def registered(uid: str | None = None, province: str = "32") -> Event:
+    return make_event(contracts.UMKM_REGISTERED, "registration", {
+        "umkm_id": uid or str(uuid.uuid4()), "province_code": province, "regency_code": None,
+        "scale": "mikro", "kbli_section": "C", "kbli_code": "10792",
+        "platforms_declared": ["tokopedia"], "qris": True, "channel": "public",
+        "partner_code": None, "registered_at": datetime.now(UTC)})
+
+
+def withdrawn(uid: str) -> Event:
+    return make_event(contracts.UMKM_WITHDRAWN, "registration",
+                      {"umkm_id": uid, "withdrawn_at": datetime.now(UTC)})
+
+
+def add_business(engine: Engine, province: str = "32") -> str:
+    """Apply a registration event to the read model as the consumer would."""
+    ev = registered(province=province)
+    with engine.begin() as conn:
+        consumer.on_registered(conn, ev)
+    return str(ev.data["umkm_id"])
+
+
+def campaign_body(code: str = "belanja-serentak-2020", **kw: Any) -> dict[str, Any]:
+    """A campaign running now (the window spans today, in WIB)."""
+    now = datetime.now(UTC)
+    return {"code": code, "name": "Belanja Serentak", "description": "Hari belanja pejabat",
+            "starts_at": (now - timedelta(hours=2)).isoformat(),
+            "ends_at": (now + timedelta(hours=10)).isoformat(),
+            "band_min_idr": 100_000, "band_max_idr": 200_000} | kw
+
+
+def purchase_body(umkm_id: str, ref: str, amount: int = 100_000, **kw: Any) -> dict[str, Any]:
+    return {"umkm_id": umkm_id, "platform": "tokopedia", "order_ref": ref,
+            "amount_idr": amount,
+            "purchased_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat()} | kw
+
+
+def build(settings: Settings, engine: Engine | None = None) -> tuple[Flask, Engine]:
+    """The app on its own database, migrated to head."""
+    from services.common.migrations import upgrade
+
+    upgrade("campaign", settings.database_url)
+    app = create_app(settings, engine)
+    with app.app_context():
+        return app, get_engine()
