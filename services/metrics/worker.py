@@ -10,7 +10,7 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
-from services.common.consumer import ConsumerRunner
+from services.common.consumer import Consumer, ConsumerRunner
 from services.common.db import make_engine
 from services.common.kafka_clients import make_consumer, make_producer
 from services.common.service_runtime import WORKER_METRICS_PORTS
@@ -27,14 +27,8 @@ class MetricsWorker(Worker):
     """Worker whose runners use MetricsApplier, plus the lag reporter thread."""
 
     def start(self) -> None:
-        s = self.settings
         for c in self.consumers:
-            c.service = c.service or s.service
-            runner = ConsumerRunner(
-                self.engine, self.md, c,
-                kafka_factory=lambda c=c: make_consumer(s, c.name, []),
-                producer_factory=lambda: make_producer(s), topic_prefix=s.topic_prefix)
-            runner.applier = MetricsApplier(self.engine, self.md, c)
+            runner = make_runner(self.settings, self.engine, c)
             self.runners.append(runner)
             self._spawn(f"consumer-{c.name}", lambda r=runner: r.run_forever(self._stop.is_set))
         self._spawn("lag-reporter", self._report_lag_forever)
@@ -51,6 +45,16 @@ class MetricsWorker(Worker):
                 log.warning("lag report failed", extra={"error": type(exc).__name__})
         if client is not None:
             client.close()
+
+
+def make_runner(s: Settings, engine: Engine, c: Consumer) -> ConsumerRunner:
+    """A ConsumerRunner whose applier is MetricsApplier (dead-letter counts, offset guard)."""
+    c.service = c.service or s.service
+    runner = ConsumerRunner(engine, metadata, c,
+                            kafka_factory=lambda: make_consumer(s, c.name, []),
+                            producer_factory=lambda: make_producer(s), topic_prefix=s.topic_prefix)
+    runner.applier = MetricsApplier(engine, metadata, c)
+    return runner
 
 
 def report_lag(engine: Engine, client: Any, prefix: str) -> dict[tuple[str, int], int]:

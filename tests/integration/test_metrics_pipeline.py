@@ -1,0 +1,201 @@
+"""The metrics pipeline against the real broker on SQLite and PostgreSQL: a mixed stream shows
+up label by label on /metrics, redelivery and a crash before the Kafka commit count nothing
+twice, poison events are dead-lettered and counted, and a rebuild gives the live numbers."""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from services.common import contracts as c
+from services.common import local_kafka
+from services.common.config import Settings
+from services.common.consumer import ConsumerRunner
+from services.common.db import make_engine
+from services.common.events import Event
+from services.common.migrations import upgrade
+from services.metrics import store
+from services.metrics.app import create_app
+from services.metrics.consumer import CONSUMER_NAME, MetricsApplier, consumers
+from services.metrics.rebuild import rebuild
+from services.metrics.sample import NOW, business_samples, ev, expected, mixed_stream, nonzero
+from services.metrics.worker import make_runner, report_lag
+from tests.integration.common_helpers import read_all
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def env(db_url: str, kafka_bootstrap: str, topic_prefix: str):  # type: ignore[no-untyped-def]
+    settings = Settings.from_env("metrics", database_url=db_url, topic_prefix=topic_prefix,
+                                 kafka_bootstrap_servers=kafka_bootstrap)
+    upgrade("metrics", db_url)
+    engine = make_engine(db_url)
+    local_kafka.ensure_topics(kafka_bootstrap, {topic_prefix + t: cfg
+                                                for t, cfg in c.TOPIC_CONFIGS.items()},
+                              partitions=3, replication=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    client = create_app(settings, engine).test_client()
+    runners: list[ConsumerRunner] = []
+    yield settings, engine, producer, client, runners
+    for r in runners:
+        r.close()
+    producer.close()
+    engine.dispose()
+
+
+def _produce(producer: KafkaProducer, prefix: str, events: list[Event]) -> None:
+    for e in events:
+        producer.send(prefix + e.topic, key=e.subject.encode(), value=e.to_bytes())
+    producer.flush()
+
+
+def _runner(settings: Settings, engine: sa.Engine, runners: list[ConsumerRunner]) -> ConsumerRunner:
+    r = make_runner(settings, engine, consumers()[0])
+    runners.append(r)
+    return r
+
+
+def _drain(runner: ConsumerRunner, want: int, polls: int = 80) -> None:
+    s = runner.c.stats
+    for _ in range(polls):
+        runner.poll_once(timeout_ms=500)
+        if s["applied"] + s["deadlettered"] + s["duplicates"] >= want:
+            break
+    for _ in range(2):  # linger: an extra copy would show up here
+        runner.poll_once(timeout_ms=300)
+
+
+def _business(client: Any) -> dict[Any, float]:
+    return business_samples(client.get("/metrics").data.decode())
+
+
+def test_mixed_stream_label_by_label_and_lag(env) -> None:  # type: ignore[no-untyped-def]
+    settings, engine, producer, client, runners = env
+    events = mixed_stream(40, seed=21)
+    _produce(producer, settings.topic_prefix, events)
+    runner = _runner(settings, engine, runners)
+    _drain(runner, len(events))
+    assert runner.c.stats["applied"] == len(events)
+    assert _business(client) == nonzero(expected(events))
+    kc = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        lags = report_lag(engine, kc, settings.topic_prefix)
+    finally:
+        kc.close()
+    assert set(lags) == {(t, p) for t in c.DOMAIN_TOPICS for p in range(3)}
+    assert set(lags.values()) == {0}
+    text = client.get("/metrics").data.decode()
+    assert 'bbi_metrics_consumer_lag_events{partition="0",topic="bbi.umkm"} 0.0' in text
+    assert "bbi_metrics_last_applied_timestamp_seconds " in text
+
+
+def test_redelivery_and_group_reset_do_not_double_count(env) -> None:  # type: ignore[no-untyped-def]
+    settings, engine, producer, client, runners = env
+    events = mixed_stream(25, seed=22)
+    _produce(producer, settings.topic_prefix, events)
+    first = _runner(settings, engine, runners)
+    _drain(first, len(events))
+    want = nonzero(expected(events))
+    assert _business(client) == want
+    first.close()  # a restart: the new consumer of the group starts at the stored offsets
+    _produce(producer, settings.topic_prefix, events)  # the same events delivered again
+    second = _runner(settings, engine, runners)
+    _drain(second, len(events))
+    assert second.c.stats["duplicates"] == len(events) and second.c.stats["applied"] == 0
+    for r in runners:
+        r.close()
+    _reset_group(settings, engine)  # Kafka and DB offsets back to 0: everything is re-read
+    third = _runner(settings, engine, runners)
+    _drain(third, 2 * len(events))
+    assert third.c.stats["duplicates"] == 2 * len(events) and third.c.stats["applied"] == 0
+    assert _business(client) == want
+
+
+def _reset_group(settings: Settings, engine: sa.Engine) -> None:
+    o = store.metadata.tables["consumer_offsets"]
+    with engine.begin() as conn:
+        conn.execute(o.delete().where(o.c.consumer == CONSUMER_NAME))
+    kc = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                       group_id=CONSUMER_NAME, enable_auto_commit=False)
+    tps = [TopicPartition(settings.topic_prefix + t, p) for t in c.DOMAIN_TOPICS for p in range(3)]
+    kc.assign(tps)
+    kc.commit({tp: OffsetAndMetadata(0, "", -1) for tp in tps})
+    kc.close()
+
+
+def test_killed_after_db_commit_before_kafka_commit(env) -> None:  # type: ignore[no-untyped-def]
+    settings, engine, producer, client, runners = env
+    events = mixed_stream(20, seed=23)
+    _produce(producer, settings.topic_prefix, events)
+    records = _read_topics(settings)
+    assert len(records) == len(events)
+    # The "killed" worker: its batch is committed in the DB, its Kafka offsets never are.
+    half = [r for r in records if r.offset < 4]
+    MetricsApplier(engine, store.metadata, consumers()[0]).apply(half, lambda dead: None)
+    runner = _runner(settings, engine, runners)
+    _drain(runner, len(events) - len(half))
+    assert runner.c.stats["applied"] == len(events) - len(half)
+    assert _business(client) == nonzero(expected(events))
+    # And if the DB offsets are lost too, the event ids still stop a second effect.
+    runner.close()
+    _reset_group(settings, engine)
+    again = _runner(settings, engine, runners)
+    _drain(again, len(events))
+    assert again.c.stats["applied"] == 0 and again.c.stats["duplicates"] == len(events)
+    assert _business(client) == nonzero(expected(events))
+
+
+def _read_topics(settings: Settings) -> list[Any]:
+    out = []
+    for t in c.DOMAIN_TOPICS:
+        out += read_all(settings.kafka_bootstrap_servers, settings.topic_prefix + t, 1, timeout=5)
+    return sorted(out, key=lambda r: (r.topic, r.partition, r.offset))
+
+
+def _poison(prefix: str, producer: KafkaProducer) -> list[str]:
+    good = ev(c.UMKM_VERIFIED, {"umkm_id": str(uuid.uuid4()), "verified_at": NOW})  # unknown umkm
+    doc = json.loads(mixed_stream(1, seed=1)[0].to_bytes())
+    doc["data"]["scale"] = "raksasa"
+    topic = prefix + c.TOPIC_UMKM
+    producer.send(topic, b"not json at all")
+    producer.send(topic, json.dumps({"specversion": "1.0", "data": {}}).encode())
+    producer.send(topic, json.dumps(doc).encode())
+    producer.send(topic, key=good.subject.encode(), value=good.to_bytes())
+    producer.flush()
+    return ["bad_envelope", "not_json", "schema_invalid", "unknown_umkm"]
+
+
+def test_poison_dead_lettered_and_counted_then_rebuild_matches_live(env) -> None:  # type: ignore[no-untyped-def]
+    settings, engine, producer, client, runners = env
+    events = mixed_stream(30, seed=24)
+    _produce(producer, settings.topic_prefix, events[:120])
+    reasons = _poison(settings.topic_prefix, producer)
+    _produce(producer, settings.topic_prefix, events[120:])
+    runner = _runner(settings, engine, runners)
+    _drain(runner, len(events) + len(reasons))
+    dead = read_all(settings.kafka_bootstrap_servers, settings.topic_prefix + c.TOPIC_DEADLETTER,
+                    len(reasons))
+    assert sorted(json.loads(d.value)["reason"] for d in dead) == reasons
+    text = client.get("/metrics").data.decode()
+    for reason in reasons:
+        assert f'bbi_metrics_events_deadlettered_total{{reason="{reason}"}} 1.0' in text
+    live = _business(client)
+    assert live == nonzero(expected(events))
+    with engine.begin() as conn:  # damage the live aggregates: the rebuild must not care
+        conn.execute(store.metric_values.delete().where(
+            store.metric_values.c.metric == "bbi_umkm_registered"))
+    result = rebuild(settings, engine, timeout_s=120)
+    assert result["applied"] == len(events) and result["skipped_poison"] == len(reasons)
+    assert _business(client) == live
+    assert client.get("/metrics").data.decode().count("bbi_metrics_events_deadlettered_total{") == 4
+    # The live consumer continues after the swapped offsets without a second effect.
+    more = mixed_stream(5, seed=25)
+    _produce(producer, settings.topic_prefix, more)
+    _drain(runner, len(events) + len(reasons) + len(more))
+    assert _business(client) == nonzero(expected(events + more))
