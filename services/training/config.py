@@ -1,0 +1,36 @@
+"""Training settings. Service-specific knobs (environment variables, read at call time):
+
+- TRAINING_DEFAULT_CAPACITY: seats of a session when the operator gives none (default 200)
+- TRAINING_RETRY_AFTER_SECONDS: Retry-After sent when a business is not known yet (default 30)
+- TRAINING_MAX_ATTENDANCE_ROWS: business ids per attendance upload (default 5000)
+"""
+from __future__ import annotations
+
+import os
+
+from services.common.config import Settings
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings of the training service from the environment."""
+    return Settings.from_env("training", **overrides)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def default_capacity() -> int:
+    """Seats of a session when none is given (a large national webinar)."""
+    return _int("TRAINING_DEFAULT_CAPACITY", 200)
+
+
+def retry_after_seconds() -> int:
+    """When the registration event may not have reached our read model yet."""
+    return _int("TRAINING_RETRY_AFTER_SECONDS", 30)
+
+
+def max_attendance_rows() -> int:
+    """Largest attendance report accepted in one request."""
+    return _int("TRAINING_MAX_ATTENDANCE_ROWS", 5000)

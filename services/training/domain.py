@@ -1,0 +1,157 @@
+"""Pure training rules: seats and waitlist, enrolment windows, completion, attendance CSV."""
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+WIB: Final = ZoneInfo("Asia/Jakarta")
+SCHEDULED, CANCELLED = "scheduled", "cancelled"
+ENROLLED, WAITLISTED, ATTENDED, SEAT_CANCELLED = "enrolled", "waitlisted", "attended", "cancelled"
+ACTIVE_SEATS: Final = (ENROLLED, WAITLISTED)
+
+
+class DomainError(Exception):
+    """A broken rule: machine code, Indonesian and English messages, the field concerned."""
+
+    def __init__(self, code: str, message_id: str, message_en: str, field: str = "_") -> None:
+        super().__init__(f"{code}: {message_en}")
+        self.code, self.message_id, self.message_en = code, message_id, message_en
+        self.field = field
+
+
+def to_utc(value: datetime) -> datetime:
+    """A time people typed in WIB (naive) or with an offset, as UTC."""
+    aware = value.replace(tzinfo=WIB) if value.tzinfo is None else value
+    return aware.astimezone(UTC)
+
+
+def to_wib(value: datetime) -> datetime:
+    """A stored UTC time as people read it (Asia/Jakarta)."""
+    return value.astimezone(WIB)
+
+
+def check_schedule(starts_at: datetime, deadline: datetime, now: datetime) -> None:
+    """A new or moved session starts in the future; enrolment closes no later than the start."""
+    if starts_at <= now:
+        raise DomainError("starts_in_past", "Waktu mulai harus di masa depan.",
+                          "The start time must be in the future.", "starts_at")
+    if deadline > starts_at:
+        raise DomainError("deadline_after_start",
+                          "Batas pendaftaran tidak boleh setelah sesi dimulai.",
+                          "The enrolment deadline cannot be after the session starts.",
+                          "enrolment_deadline")
+
+
+def check_enrolment_open(status: str, starts_at: datetime, deadline: datetime,
+                         now: datetime) -> None:
+    """Refuse enrolment into a cancelled or past session, or after its deadline."""
+    if status == CANCELLED:
+        raise DomainError("session_cancelled", "Sesi ini telah dibatalkan.",
+                          "This session has been cancelled.")
+    if starts_at <= now:
+        raise DomainError("session_past", "Sesi ini sudah dimulai atau lewat.",
+                          "This session has already started or is over.")
+    if now > deadline:
+        raise DomainError("enrolment_closed", "Pendaftaran sesi ini sudah ditutup.",
+                          "Enrolment for this session is closed.")
+
+
+def seat_for(capacity: int, enrolled: int) -> str:
+    """The state a new enrolment gets: a seat while any is left, else the waitlist."""
+    return ENROLLED if enrolled < capacity else WAITLISTED
+
+
+def seats_left(capacity: int, enrolled: int) -> int:
+    return max(0, capacity - enrolled)
+
+
+def to_promote(capacity: int, enrolled: int, waitlist: list[str]) -> list[str]:
+    """The head of the waitlist (in arrival order) that now fits into free seats."""
+    return waitlist[:seats_left(capacity, enrolled)]
+
+
+def check_capacity(new_capacity: int, enrolled: int) -> None:
+    """Capacity may shrink only down to the seats already taken."""
+    if new_capacity < enrolled:
+        raise DomainError("capacity_below_enrolled",
+                          f"Kapasitas tidak boleh kurang dari {enrolled} peserta terdaftar.",
+                          f"Capacity cannot be below the {enrolled} enrolled participants.",
+                          "capacity")
+
+
+def course_complete(module_keys: list[str], done: set[str]) -> bool:
+    """Self-paced completion: every module of the course is done."""
+    return bool(module_keys) and set(module_keys) <= done
+
+
+def certificate_number(kind: str, when: datetime) -> str:
+    """Certificate number, e.g. BBI-W-2026-7F3A9C21D0 (W webinar, E e-learning)."""
+    letter = "W" if kind == "webinar" else "E"
+    return f"BBI-{letter}-{to_wib(when).year}-{secrets.token_hex(5).upper()}"
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # CSV line number (the header is line 1) or the JSON list index
+    code: str
+    message_id: str
+    message_en: str
+
+
+def parse_attendance_csv(text: str) -> tuple[list[tuple[int, str]], list[RowError]]:
+    """Rows of an attendance report: (line, umkm_id) pairs and per-row errors."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or [h.strip().lstrip("\ufeff").lower() for h in header] != ["umkm_id"]:
+        return [], [RowError(1, "csv_header_invalid", "Baris judul harus tepat 'umkm_id'.",
+                             "The header row must be exactly 'umkm_id'.")]
+    rows: list[tuple[int, str]] = []
+    errors: list[RowError] = []
+    for cells in reader:
+        line = reader.line_num
+        if not cells or all(not c.strip() for c in cells):
+            continue  # blank lines (e.g. a trailing newline) carry nothing
+        if len(cells) != 1:
+            errors.append(RowError(line, "csv_row_malformed",
+                                   f"Baris berisi {len(cells)} kolom, harus 1.",
+                                   f"The row has {len(cells)} columns; expected 1."))
+            continue
+        rows.append((line, cells[0].strip()))
+    return rows, errors
+
+
+def check_attendance_rows(rows: list[tuple[int, str]],
+                          seats: dict[str, str]) -> tuple[list[str], list[RowError]]:
+    """Ids to record (enrolled seats) and per-row errors; `seats` maps umkm id -> state."""
+    ids: list[str] = []
+    errors: list[RowError] = []
+    seen: set[str] = set()
+    for row, raw in rows:
+        uid = _uuid(raw)
+        if uid is None:
+            errors.append(RowError(row, "not_uuid", "Bukan UUID yang valid.",
+                                   f"Not a valid UUID: {raw[:40]!r}."))
+        elif uid in seen:
+            errors.append(RowError(row, "duplicate_row", "UMKM ini sudah ada di baris lain.",
+                                   "This business appears on another row."))
+        elif seats.get(uid) not in (ENROLLED, ATTENDED):
+            errors.append(RowError(row, "not_enrolled",
+                                   "UMKM ini tidak terdaftar (mendapat kursi) di sesi ini.",
+                                   "This business holds no seat in this session."))
+        else:
+            seen.add(uid)
+            ids.append(uid)
+    return ids, errors
+
+
+def _uuid(raw: str) -> str | None:
+    try:
+        return str(uuid.UUID(raw))
+    except (ValueError, AttributeError, TypeError):
+        return None

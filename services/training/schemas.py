@@ -1,0 +1,152 @@
+"""Request/response schemas of the training API (also its OpenAPI document)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from services.training.domain import WIB, to_utc, to_wib
+
+LEVELS = ("dasar", "menengah", "lanjutan")  # beginner, intermediate, advanced
+
+
+class WibDateTime(fields.AwareDateTime):
+    """Read: an offset, or a naive time taken as WIB; stored UTC. Written back in WIB."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(default_timezone=WIB, **kw)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> datetime:
+        return to_utc(super()._deserialize(value, attr, data, **kw))
+
+    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kw: Any) -> Any:
+        return None if value is None else super()._serialize(to_wib(value), attr, obj, **kw)
+
+
+class _In(Schema):
+    class Meta:
+        unknown = "raise"
+
+
+class Module(_In):
+    key = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z0-9][a-z0-9-]{0,39}$", error="module_key_invalid|Kunci modul: huruf kecil, "
+        "angka dan '-' (1-40).|Module key: lowercase letters, digits and '-' (1-40)."))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class CourseIn(_In):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=4000))
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    modules = fields.List(fields.Nested(Module), required=True,
+                          validate=validate.Length(min=1, max=100))
+
+    @validates("modules")
+    def _unique_keys(self, value: list[dict[str, str]], **_: Any) -> None:
+        keys = [m["key"] for m in value]
+        if len(keys) != len(set(keys)):
+            raise ValidationError("module_key_duplicate|Kunci modul harus unik.|"
+                                  "Module keys must be unique.")
+
+
+class CourseOut(Schema):
+    id = fields.String()
+    title = fields.String()
+    description = fields.String()
+    level = fields.String()
+    modules = fields.List(fields.Nested(Module))
+    created_at = WibDateTime()
+    updated_at = WibDateTime()
+
+
+class SessionIn(_In):
+    course_id = fields.UUID(required=True)
+    starts_at = WibDateTime(required=True, metadata={"example": "2026-12-01T10:00:00"})
+    duration_minutes = fields.Integer(required=True, strict=True,
+                                      validate=validate.Range(min=15, max=600))
+    capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=100_000),
+                              metadata={"description": "default 200"})
+    join_link = fields.Url(required=True, schemes={"https"}, validate=validate.Length(max=500))
+    enrolment_deadline = WibDateTime(metadata={"description": "default: the start time"})
+
+
+class SessionPatch(_In):
+    starts_at = WibDateTime()
+    duration_minutes = fields.Integer(strict=True, validate=validate.Range(min=15, max=600))
+    capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=100_000))
+    join_link = fields.Url(schemes={"https"}, validate=validate.Length(max=500))
+    enrolment_deadline = WibDateTime()
+
+
+class SessionOut(Schema):
+    id = fields.String()
+    course_id = fields.String()
+    starts_at = WibDateTime()
+    duration_minutes = fields.Integer()
+    capacity = fields.Integer()
+    enrolment_deadline = WibDateTime()
+    status = fields.String()
+    enrolled = fields.Integer()
+    waitlisted = fields.Integer()
+    seats_left = fields.Integer()
+
+
+class SessionAdminOut(SessionOut):
+    join_link = fields.String()
+
+
+class SessionArgs(_In):
+    course_id = fields.UUID()
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+
+
+class PageArgs(_In):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+
+
+class EnrolmentOut(Schema):
+    session_id = fields.String()
+    course_id = fields.String()
+    umkm_id = fields.String()
+    state = fields.String(metadata={"enum": ["enrolled", "waitlisted", "cancelled",
+                                             "attended"]})
+    position = fields.Integer(allow_none=True, metadata={"description": "waitlist place"})
+    starts_at = WibDateTime()
+    duration_minutes = fields.Integer()
+    session_status = fields.String()
+    join_link = fields.String(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
+    enrolled_at = WibDateTime()
+    updated_at = WibDateTime()
+
+
+class CompletionOut(Schema):
+    course_id = fields.String()
+    key_id = fields.String(metadata={"description": "session id (webinar) or course id"})
+    kind = fields.String()
+    certificate_number = fields.String()
+    completed_at = WibDateTime()
+
+
+class ProgressOut(Schema):
+    course_id = fields.String()
+    modules_total = fields.Integer()
+    modules_done = fields.List(fields.String())
+    completed = fields.Boolean()
+    certificate_number = fields.String(allow_none=True)
+
+
+class Certificate(Schema):
+    umkm_id = fields.String()
+    certificate_number = fields.String()
+
+
+class AttendanceOut(Schema):
+    session_id = fields.String()
+    recorded = fields.Integer()
+    already_recorded = fields.Integer()
+    certificates = fields.List(fields.Nested(Certificate))

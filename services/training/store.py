@@ -1,0 +1,140 @@
+"""Training tables (SQLAlchemy Core) and the repository queries the handlers use."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from services.common import umkm_directory
+from services.common.db import UtcDateTime, new_metadata
+from services.training.domain import ACTIVE_SEATS, ENROLLED, SCHEDULED, WAITLISTED
+
+metadata = new_metadata()
+umkm_directory.add_umkm_directory(metadata)  # the read model of registered businesses
+
+courses = sa.Table(
+    "courses", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("level", sa.String(20), nullable=False),
+    # [{"key": "pemasaran-digital", "title": "..."}]: keys are what progress refers to.
+    sa.Column("modules", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("course_id", sa.String(36), sa.ForeignKey("courses.id"), nullable=False),
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("duration_minutes", sa.Integer, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("join_link", sa.String(500), nullable=False),
+    sa.Column("enrolment_deadline", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    # Arrival counter, bumped under the session row lock: orders seats and the waitlist.
+    sa.Column("next_seq", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_sessions_status_starts_at", "status", "starts_at"),
+)
+
+enrolments = sa.Table(
+    "enrolments", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("session_id", sa.String(36), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("umkm_id", sa.String(36), nullable=False),
+    # Copied from the read model at enrolment: every seat event carries it.
+    sa.Column("province_code", sa.String(2), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("cancel_reason", sa.String(20)),
+    sa.UniqueConstraint("session_id", "umkm_id"),
+    sa.Index("ix_enrolments_session_state_seq", "session_id", "state", "seq"),
+    sa.Index("ix_enrolments_umkm_id", "umkm_id"),
+)
+
+module_progress = sa.Table(
+    "module_progress", metadata,
+    sa.Column("umkm_id", sa.String(36), primary_key=True),
+    sa.Column("course_id", sa.String(36), sa.ForeignKey("courses.id"), primary_key=True),
+    sa.Column("module_key", sa.String(40), primary_key=True),
+    sa.Column("done_at", UtcDateTime, nullable=False),
+)
+
+completions = sa.Table(
+    "completions", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("umkm_id", sa.String(36), nullable=False),
+    sa.Column("course_id", sa.String(36), sa.ForeignKey("courses.id"), nullable=False),
+    sa.Column("key_id", sa.String(36), nullable=False),  # session id, or course id (self-paced)
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("certificate_number", sa.String(40), nullable=False, unique=True),
+    sa.Column("completed_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("umkm_id", "key_id"),
+)
+
+
+def lock_session(conn: Connection, session_id: str) -> Any:
+    """The session row, locked until commit (PostgreSQL; SQLite already holds the write lock)."""
+    return conn.execute(sa.select(sessions).where(sessions.c.id == session_id)
+                        .with_for_update()).first()
+
+
+def seat_counts(conn: Connection, session_ids: list[str]) -> dict[str, dict[str, int]]:
+    """{session id: {state: count}} for enrolled and waitlisted seats."""
+    e = enrolments
+    rows = conn.execute(sa.select(e.c.session_id, e.c.state, sa.func.count())
+                        .where(e.c.session_id.in_(session_ids), e.c.state.in_(ACTIVE_SEATS))
+                        .group_by(e.c.session_id, e.c.state)).all()
+    out: dict[str, dict[str, int]] = {s: {ENROLLED: 0, WAITLISTED: 0} for s in session_ids}
+    for sid, state, n in rows:
+        out[sid][state] = n
+    return out
+
+
+def enrolled_count(conn: Connection, session_id: str) -> int:
+    return seat_counts(conn, [session_id])[session_id][ENROLLED]
+
+
+def waitlist(conn: Connection, session_id: str) -> list[Any]:
+    """Waitlisted rows of a session in arrival order."""
+    e = enrolments
+    return list(conn.execute(sa.select(e).where(e.c.session_id == session_id,
+                                                e.c.state == WAITLISTED).order_by(e.c.seq)))
+
+
+def waitlist_position(conn: Connection, session_id: str, seq: int) -> int:
+    e = enrolments
+    ahead = conn.execute(sa.select(sa.func.count()).where(
+        e.c.session_id == session_id, e.c.state == WAITLISTED, e.c.seq < seq)).scalar_one()
+    return int(ahead) + 1
+
+
+def find_enrolment(conn: Connection, session_id: str, umkm_id: str) -> Any:
+    e = enrolments
+    return conn.execute(sa.select(e).where(e.c.session_id == session_id,
+                                           e.c.umkm_id == umkm_id)).first()
+
+
+def upcoming_sessions(conn: Connection, now: datetime, course_id: str | None,
+                      limit: int, offset: int) -> list[Any]:
+    s = sessions
+    q = sa.select(s).where(s.c.status == SCHEDULED, s.c.starts_at > now)
+    if course_id:
+        q = q.where(s.c.course_id == course_id)
+    return list(conn.execute(q.order_by(s.c.starts_at, s.c.id).limit(limit).offset(offset)))
+
+
+def get_course(conn: Connection, course_id: str) -> Any:
+    return conn.execute(sa.select(courses).where(courses.c.id == course_id)).first()
+
+
+def get_session(conn: Connection, session_id: str) -> Any:
+    return conn.execute(sa.select(sessions).where(sessions.c.id == session_id)).first()
