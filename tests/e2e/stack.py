@@ -37,6 +37,7 @@ class Stack:
     worker_ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    services: tuple[str, ...] = SERVICES
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.web_ports[service]}{path}"
@@ -46,7 +47,7 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.kafka, BBI_TOPIC_PREFIX=self.prefix,
                    BBI_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
-        for s in SERVICES:
+        for s in self.services:
             url = create_database(self.pg_base, f"e2e_{self.prefix.strip('.')}_{s}")
             upgrade(s, url)
             env[f"{s.upper()}_DATABASE_URL"] = url
@@ -54,12 +55,12 @@ class Stack:
         local_kafka.ensure_topics(self.kafka, {self.prefix + t: c for t, c in
                                                contracts.TOPIC_CONFIGS.items()},
                                   partitions=3, replication=1)
-        for s in SERVICES:
+        for s in self.services:
             self.web_ports[s] = free_port()
             self.worker_ports[s] = free_port()
             self.start_web(s)
             self.start_worker(s)
-        for s in SERVICES:
+        for s in self.services:
             self.wait_ready(s)
 
     def _spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:

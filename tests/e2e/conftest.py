@@ -1,0 +1,27 @@
+"""The whole system as real processes for the journey test (one stack per module)."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common.config import REPO_ROOT
+from services.common.service_runtime import SERVICES
+from tests.e2e.stack import Stack
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, pg_base_url: str) -> Iterator[Stack]:
+    prefix = f"e{uuid.uuid4().hex[:6]}."
+    s = Stack(kafka=kafka_bootstrap, pg_base=pg_base_url,
+              workdir=Path(REPO_ROOT / "var" / f"e2e-{prefix.strip('.')}"), prefix=prefix,
+              services=tuple(x for x in SERVICES if x in os.environ.get("BBI_E2E_SERVICES",
+                                                                          ",".join(SERVICES))))
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
