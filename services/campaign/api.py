@@ -16,7 +16,7 @@ blp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns",
                 description="Belanja serentak: kampanye pembelian pejabat dari UMKM / "
                             "coordinated official buying days from UMKM")
 OPERATORS = ("operator", "admin")
-SECURED = {"security": [{"bearerAuth": []}]}
+SECURED: dict[str, Any] = {"security": [{"bearerAuth": []}]}
 
 
 def _official() -> Official:

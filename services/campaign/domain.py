@@ -16,7 +16,8 @@ class DomainError(Exception):
 
     def __init__(self, code: str, message_id: str, message_en: str, field: str = "_") -> None:
         super().__init__(f"{code}: {message_en}")
-        self.code, self.message_id, self.message_en, self.field = code, message_id, message_en, field
+        self.code, self.message_id, self.message_en = code, message_id, message_en
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,6 @@ from services.campaign import config, domain
 from services.campaign.identity import Official
 from services.campaign.store import (
     add_spend,
-    by_agency,
-    by_province,
     campaign_umkm,
     campaigns,
     get_campaign,
@@ -48,11 +46,11 @@ def rules() -> Iterator[None]:
     except domain.DomainError as e:
         if e.code in _CONFLICTS:
             raise ApiError(409, e.code, e.message_id, e.message_en) from None
-        raise ApiError(422, e.code, e.message_id, e.message_en,
-                       errors={e.field: [field_error(e.code, e.message_id, e.message_en)]}) from None
+        errors = {e.field: [field_error(e.code, e.message_id, e.message_en)]}
+        raise ApiError(422, e.code, e.message_id, e.message_en, errors=errors) from None
 
 
-def _campaign(conn: sa.Connection, code: str, lock: bool = False) -> Any:
+def campaign_or_404(conn: sa.Connection, code: str, lock: bool = False) -> Any:
     row = get_campaign(conn, code, lock)
     if row is None:
         raise not_found("campaign")
@@ -92,7 +90,7 @@ def create_campaign(engine: Engine, settings: Settings, data: dict[str, Any]) ->
 def transition(engine: Engine, settings: Settings, code: str, action: str) -> dict[str, Any]:
     """Open or close a campaign; closing publishes the final totals."""
     with uow(engine, settings) as u:
-        c = _campaign(u.conn, code, lock=True)
+        c = campaign_or_404(u.conn, code, lock=True)
         with rules():
             status = domain.check_transition(c.status, action)
         stamp = {"open": "opened_at", "close": "closed_at"}[action]
@@ -103,7 +101,7 @@ def transition(engine: Engine, settings: Settings, code: str, action: str) -> di
             u.publish(contracts.CAMPAIGN_OPENED, base)
         else:
             u.publish(contracts.CAMPAIGN_CLOSED, base | totals(u.conn, c.id))
-        return dict(_campaign(u.conn, code)._mapping)
+        return dict(campaign_or_404(u.conn, code)._mapping)
 
 
 def list_campaigns(engine: Engine, limit: int, offset: int) -> list[dict[str, Any]]:
@@ -116,14 +114,14 @@ def list_campaigns(engine: Engine, limit: int, offset: int) -> list[dict[str, An
 
 def get(engine: Engine, code: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        return dict(_campaign(conn, code)._mapping)
+        return dict(campaign_or_404(conn, code)._mapping)
 
 
 def join(engine: Engine, settings: Settings, official: Official, code: str) -> dict[str, Any]:
     """An eligible official joins (once) before or during the buying day."""
     try:
         with uow(engine, settings) as u:
-            c = _campaign(u.conn, code)
+            c = campaign_or_404(u.conn, code)
             with rules():
                 domain.check_can_join(c.status)
                 domain.check_eligible(official.agency, official.region, c.eligible_agencies,
@@ -159,7 +157,7 @@ def record_purchase(engine: Engine, settings: Settings, official: Official, code
         amount = domain.check_amount(data["amount_idr"], config.max_purchase_idr())
     try:
         with uow(engine, settings) as u:
-            c = _campaign(u.conn, code)
+            c = campaign_or_404(u.conn, code)
             with rules():
                 domain.check_purchase_time(c.status, purchased_at, c.starts_at, c.ends_at, now,
                                            timedelta(seconds=config.clock_skew_seconds()))
@@ -229,7 +227,7 @@ def my_purchases(engine: Engine, official: Official, code: str, limit: int,
                  offset: int) -> dict[str, Any]:
     """An official's own purchases in a campaign and their progress against the band."""
     with engine.connect() as conn:
-        c = _campaign(conn, code)
+        c = campaign_or_404(conn, code)
         p = get_participant(conn, c.id, official.official_id)
         if p is None:
             raise ApiError(404, "not_joined", "Anda belum bergabung dengan kampanye ini.",

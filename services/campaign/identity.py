@@ -12,7 +12,7 @@ from services.common.reference import province_name
 try:  # registration owns the NIP rule; fall back to the bare format if it is absent
     from services.registration.domain import validate_nip as _validate_nip
 except ImportError:  # pragma: no cover - depends on which services are installed
-    _validate_nip = None
+    _validate_nip = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)

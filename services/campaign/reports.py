@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.campaign.domain import to_wib
-from services.campaign.handlers import _campaign
+from services.campaign.handlers import campaign_or_404
 from services.campaign.store import by_agency, by_province, purchases, totals
 from services.common.reference import province_name
 
@@ -21,14 +21,14 @@ CSV_COLUMNS = ("purchase_id", "official_id", "agency", "umkm_id", "province_code
 def campaign_totals(engine: Engine, code: str) -> dict[str, Any]:
     """Participants, purchases, rupiah spent and distinct UMKM supported."""
     with engine.connect() as conn:
-        c = _campaign(conn, code)
+        c = campaign_or_404(conn, code)
         return {"code": c.code, "status": c.status} | totals(conn, c.id)
 
 
 def agency_board(engine: Engine, code: str) -> list[dict[str, Any]]:
     """Agencies ranked by rupiah spent, then purchases, then name (a stable order)."""
     with engine.connect() as conn:
-        rows = by_agency(conn, _campaign(conn, code).id)
+        rows = by_agency(conn, campaign_or_404(conn, code).id)
     rows.sort(key=lambda r: (-r["amount_idr"], -r["purchases"], r["agency"]))
     return [{"rank": i + 1} | r for i, r in enumerate(rows)]
 
@@ -36,7 +36,7 @@ def agency_board(engine: Engine, code: str) -> list[dict[str, Any]]:
 def province_board(engine: Engine, code: str) -> list[dict[str, Any]]:
     """Provinces of the businesses bought from, ranked by rupiah spent."""
     with engine.connect() as conn:
-        rows = by_province(conn, _campaign(conn, code).id)
+        rows = by_province(conn, campaign_or_404(conn, code).id)
     rows.sort(key=lambda r: (-r["amount_idr"], -r["purchases"], r["province_code"]))
     return [{"rank": i + 1, "province_name": province_name(r["province_code"])} | r
             for i, r in enumerate(rows)]
@@ -45,7 +45,7 @@ def province_board(engine: Engine, code: str) -> list[dict[str, Any]]:
 def export_csv(engine: Engine, code: str) -> Iterator[str]:
     """The purchases as CSV, streamed in chunks (a national day can be large)."""
     with engine.connect() as conn:
-        campaign_id = _campaign(conn, code).id
+        campaign_id = campaign_or_404(conn, code).id
     buf = io.StringIO()
     out = csv.writer(buf)
 

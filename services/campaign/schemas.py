@@ -9,7 +9,10 @@ from marshmallow import Schema, fields, validate
 from services.campaign.domain import WIB, to_wib
 from services.common.reference import PLATFORMS, provinces
 
-_money = dict(strict=True)  # "150000" or 1.5 is refused: rupiah are whole numbers
+
+def _rupiah(**kw: Any) -> fields.Integer:
+    """Strict: "150000" or 1.5 is refused, rupiah are whole numbers."""
+    return fields.Integer(strict=True, required=True, **kw)
 
 
 class WibDateTime(fields.AwareDateTime):
@@ -35,8 +38,8 @@ class CampaignIn(_In):
     description = fields.String(load_default="", validate=validate.Length(max=4000))
     starts_at = WibDateTime(required=True, metadata={"example": "2020-07-01T00:00:00"})
     ends_at = WibDateTime(required=True, metadata={"example": "2020-07-01T23:59:59"})
-    band_min_idr = fields.Integer(required=True, validate=validate.Range(min=0), **_money)
-    band_max_idr = fields.Integer(required=True, validate=validate.Range(min=1), **_money)
+    band_min_idr = _rupiah(validate=validate.Range(min=0))
+    band_max_idr = _rupiah(validate=validate.Range(min=1))
     eligible_agencies = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                                     load_default=list, validate=validate.Length(max=1000))
     eligible_regions = fields.List(fields.String(validate=validate.OneOf(sorted(provinces()))),
@@ -72,7 +75,7 @@ class PurchaseIn(_In):
         validate.Length(min=1, max=100),
         validate.Regexp(r"^[\x21-\x7e][\x20-\x7e]*$", error="order_ref_invalid|Nomor pesanan "
                         "hanya karakter ASCII cetak.|Order reference: printable ASCII only.")])
-    amount_idr = fields.Integer(required=True, **_money)
+    amount_idr = _rupiah()
     purchased_at = WibDateTime(required=True)
 
 

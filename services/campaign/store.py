@@ -79,12 +79,11 @@ campaign_umkm = sa.Table(
 
 def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on either backend; returns rows inserted."""
-    name = conn.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return conn.execute(insert(table).values(**values).on_conflict_do_nothing()).rowcount
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    return conn.execute(stmt).rowcount
 
 
 def get_campaign(conn: Connection, code: str, lock: bool = False) -> Any:
@@ -125,8 +124,8 @@ def totals(conn: Connection, campaign_id: str) -> dict[str, int]:
 def by_agency(conn: Connection, campaign_id: str) -> list[dict[str, Any]]:
     """Participants, purchases and rupiah per agency."""
     pu, pa = purchases, participants
-    joined = dict(conn.execute(sa.select(pa.c.agency, sa.func.count()).where(
-        pa.c.campaign_id == campaign_id).group_by(pa.c.agency)).all())
+    joined = {r[0]: int(r[1]) for r in conn.execute(sa.select(pa.c.agency, sa.func.count())
+              .where(pa.c.campaign_id == campaign_id).group_by(pa.c.agency))}
     spent = {r.agency: r for r in conn.execute(
         sa.select(pu.c.agency, sa.func.count().label("n"), sa.func.sum(pu.c.amount_idr)
                   .label("amount")).where(pu.c.campaign_id == campaign_id)
@@ -144,8 +143,9 @@ def by_province(conn: Connection, campaign_id: str) -> list[dict[str, Any]]:
         sa.select(pu.c.province_code, sa.func.count().label("n"),
                   sa.func.sum(pu.c.amount_idr).label("amount"))
         .where(pu.c.campaign_id == campaign_id).group_by(pu.c.province_code)).all()
-    distinct = dict(conn.execute(sa.select(cu.c.province_code, sa.func.count()).where(
-        cu.c.campaign_id == campaign_id).group_by(cu.c.province_code)).all())
+    distinct = {r[0]: int(r[1]) for r in conn.execute(
+        sa.select(cu.c.province_code, sa.func.count())
+        .where(cu.c.campaign_id == campaign_id).group_by(cu.c.province_code))}
     return [{"province_code": r.province_code, "purchases": int(r.n),
              "amount_idr": int(r.amount), "distinct_umkm": int(distinct.get(r.province_code, 0))}
             for r in spent]

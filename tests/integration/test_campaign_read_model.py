@@ -11,7 +11,14 @@ from services.common import contracts, local_kafka
 from services.common.config import Settings
 from services.common.consumer import ConsumerRunner
 from services.common.kafka_clients import make_consumer, make_producer
-from tests.unit.campaign_helpers import auth, build, campaign_body, purchase_body, registered, withdrawn
+from tests.unit.campaign_helpers import (
+    auth,
+    build,
+    campaign_body,
+    purchase_body,
+    registered,
+    withdrawn,
+)
 
 pytestmark = pytest.mark.kafka
 URL = "/v1/campaigns/belanja-serentak-2020"

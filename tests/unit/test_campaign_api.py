@@ -8,8 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.campaign.consumer import on_withdrawn
-from services.campaign.store import participants, purchases
-from services.campaign.store import metadata
+from services.campaign.store import metadata, participants, purchases
 from services.common.config import Settings
 from services.common.outbox import outbox_table
 from tests.unit.campaign_helpers import (
