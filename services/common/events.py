@@ -4,6 +4,7 @@ The registry maps each versioned type to its marshmallow data schema and its top
 producer (outbox) and every consumer validate against the same definition."""
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -51,6 +52,12 @@ def event_type(name: str) -> EventType:
         return _REGISTRY[name]
     except KeyError:
         raise EventError("unknown_type", name) from None
+
+
+@functools.cache
+def _schema(et: EventType) -> Schema:
+    """One instance per type: building a schema costs more than loading an event with it."""
+    return et.schema()
 
 
 def registered_types() -> dict[str, EventType]:
@@ -103,7 +110,7 @@ def make_event(
     """Build and validate an event; invalid data is a programming error (raises)."""
     et = event_type(type_)
     try:
-        dumped = et.schema().dump(et.schema().load(_jsonable(data)))
+        dumped = _schema(et).dump(_schema(et).load(_jsonable(data)))
     except ValidationError as exc:
         raise EventError("schema_invalid", exc.messages) from exc
     subject = str(dumped[et.key_field])
@@ -130,12 +137,12 @@ def parse_event(raw: bytes | None) -> Event:
         raise EventError("bad_envelope", {"missing": missing, "specversion": doc.get("specversion")})
     et = event_type(str(doc["type"]))
     try:
-        data = et.schema().load(doc["data"])
+        data = _schema(et).load(doc["data"])
     except ValidationError as exc:
         raise EventError("schema_invalid", exc.messages) from exc
     return Event(
         id=str(doc["id"]), type=et.name, source=str(doc["source"]), time=str(doc["time"]),
-        subject=str(doc.get("subject") or data.get(et.key_field)), data=et.schema().dump(data),
+        subject=str(doc.get("subject") or data.get(et.key_field)), data=_schema(et).dump(data),
         correlationid=str(doc.get("correlationid") or ""),
     )
 

@@ -13,20 +13,25 @@ from marshmallow import (
     validates_schema,
 )
 
-from services.common.reference import PLATFORMS, SCALES
+from services.common.reference import PLATFORMS, SCALES, kbli_section
 from services.registration import config, domain
 
 _PLATFORM = validate.OneOf(sorted(PLATFORMS))
 
 
-def _rule(fn: Callable[[Any], Any]) -> Callable[[Any], None]:
-    """A marshmallow validator from a domain rule: DomainError -> 'code|id|en' message."""
-    def check(value: Any) -> None:
+class Rule(fields.String):
+    """A string checked and normalised by a domain rule, once; DomainError -> 'code|id|en'."""
+
+    def __init__(self, rule: Callable[[str], Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rule = rule
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            fn(value)
+            return self.rule(text)
         except domain.DomainError as e:
             raise ValidationError(f"{e.code}|{e.message_id}|{e.message_en}") from None
-    return check
 
 
 class ConsentIn(Schema):
@@ -49,17 +54,17 @@ class RegistrationIn(Schema):
 
     business_name = fields.String(required=True, validate=validate.Length(1, 200))
     owner_name = fields.String(required=True, validate=validate.Length(1, 200))
-    nik = fields.String(required=True, validate=_rule(domain.validate_nik))
-    nib = fields.String(load_default=None, allow_none=True, validate=_rule(domain.validate_nib))
-    phone = fields.String(required=True, validate=_rule(domain.normalise_mobile))
+    nik = Rule(lambda v: domain.validate_nik(v).value, required=True)
+    nib = Rule(domain.validate_nib, load_default=None, allow_none=True)
+    phone = Rule(domain.normalise_mobile, required=True)
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
-    province_code = fields.String(required=True, validate=_rule(domain.validate_province))
+    province_code = Rule(domain.validate_province, required=True)
     regency_code = fields.String(required=True, validate=validate.Regexp(
         r"^\d{4}$", error="regency_invalid|Kode kabupaten/kota harus 4 angka.|"
                           "A regency/city code must be 4 digits."))
     address = fields.String(required=True, validate=validate.Length(1, 500))
-    postal_code = fields.String(required=True, validate=_rule(domain.validate_postal_code))
-    kbli_code = fields.String(required=True, validate=_rule(domain.validate_kbli))
+    postal_code = Rule(domain.validate_postal_code, required=True)
+    kbli_code = Rule(lambda v: domain.validate_kbli(v)[0], required=True)
     capital_idr = fields.Integer(strict=True, load_default=None, allow_none=True)
     annual_sales_idr = fields.Integer(strict=True, load_default=None, allow_none=True)
     platforms = fields.List(fields.String(validate=_PLATFORM), load_default=list,
@@ -67,7 +72,7 @@ class RegistrationIn(Schema):
     qris = fields.Boolean(required=True)
     mentor_org = fields.String(load_default=None, allow_none=True,
                                validate=validate.Length(1, 200))
-    npwp = fields.String(load_default=None, allow_none=True, validate=_rule(domain.validate_npwp))
+    npwp = Rule(domain.validate_npwp, load_default=None, allow_none=True)
     consent = fields.Nested(ConsentIn, required=True)
 
     @validates_schema
@@ -85,15 +90,9 @@ class RegistrationIn(Schema):
 
     @post_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        # The validators passed, so these calls only normalise.
-        data["nik"] = domain.validate_nik(data["nik"]).value
-        data["nib"] = domain.validate_nib(data["nib"]) if data["nib"] else None
-        data["npwp"] = domain.validate_npwp(data["npwp"]) if data["npwp"] else None
-        data["phone"] = domain.normalise_mobile(data["phone"])
+        # The Rule fields already normalised NIK, NIB, NPWP, phone, province, postal, KBLI.
         data["email"] = data["email"].lower() if data["email"] else None
-        data["province_code"] = domain.validate_province(data["province_code"])
-        data["kbli_code"], data["kbli_section"] = domain.validate_kbli(data["kbli_code"])
-        data["postal_code"] = domain.validate_postal_code(data["postal_code"])
+        data["kbli_section"] = kbli_section(data["kbli_code"])
         data["scale"] = domain.derive_scale(data["capital_idr"], data["annual_sales_idr"])
         data["platforms"] = sorted(set(data["platforms"]))
         data["consent_version"] = data.pop("consent")["version"]
@@ -165,7 +164,7 @@ class UmkmOperatorOut(UmkmOut):
 
 
 class ListArgs(Schema):
-    province_code = fields.String(validate=_rule(domain.validate_province))
+    province_code = Rule(domain.validate_province)
     status = fields.String(validate=validate.OneOf([s.value for s in domain.Status]))
     scale = fields.String(validate=validate.OneOf(SCALES))
     platform = fields.String(validate=_PLATFORM)
