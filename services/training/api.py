@@ -60,7 +60,7 @@ class CourseOne(MethodView):
         return queries.get_course(get_engine(), str(course_id))
 
     @require_role(*OPERATORS)
-    @blp.arguments(schemas.CourseIn(partial=True))
+    @blp.arguments(schemas.CoursePatch)
     @blp.response(200, schemas.CourseOut)
     @blp.doc(**SECURED)
     def patch(self, body: dict[str, Any], course_id: uuid.UUID) -> Any:
@@ -128,7 +128,7 @@ class Enrol(MethodView):
     def post(self, session_id: uuid.UUID) -> Any:
         """Daftar sesi / enrol in a session (UMKM): 201 enrolled or 202 waitlisted."""
         view, status = handlers.enrol(get_engine(), get_settings(), _umkm_id(), str(session_id))
-        return schemas.EnrolmentOut().dump(view), status
+        return view, status  # 202 is dumped with the same schema
 
 
 @blp.route("/sessions/<uuid:session_id>/enrolments/me")

@@ -51,6 +51,13 @@ class CourseIn(_In):
                                   "Module keys must be unique.")
 
 
+class CoursePatch(CourseIn):
+    """Any subset of a course's fields; `modules` replaces the whole list."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(partial=True, **kw)
+
+
 class CourseOut(Schema):
     id = fields.String()
     title = fields.String()
