@@ -1,4 +1,5 @@
 """Public progress endpoints (JSON for the portal's progress page)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """`bbi metrics ...`: operations of the metrics service."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,9 @@ def metrics() -> None:
 
 
 @metrics.command("rebuild")
-@click.option("--timeout", type=float, default=None, help="seconds (METRICS_REBUILD_TIMEOUT_SECONDS)")
+@click.option(
+    "--timeout", type=float, default=None, help="seconds (METRICS_REBUILD_TIMEOUT_SECONDS)"
+)
 def rebuild_cmd(timeout: float | None) -> None:
     """Recount every aggregate from the first event of the domain topics and swap it in."""
     from services.metrics.rebuild import rebuild

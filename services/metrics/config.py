@@ -3,6 +3,7 @@
 - METRICS_LAG_INTERVAL_SECONDS: how often the worker stores the consumer lag (default 15)
 - METRICS_REBUILD_TIMEOUT_SECONDS: longest a rebuild may take before it gives up (default 3600)
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 The runner applies each batch in one transaction with the processed event ids and offsets;
 MetricsApplier adds, in that same transaction, the dead-letter counts and a guard that the
 batch starts exactly at the stored offsets (a rebuild may have moved them)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -23,8 +24,9 @@ CONSUMER_NAME = "metrics-aggregates"
 TOPICS = list(contracts.DOMAIN_TOPICS)
 
 
-def apply_batch(conn: Connection, events: list[Event], tables: TableSet = LIVE,
-                live: bool = True) -> None:
+def apply_batch(
+    conn: Connection, events: list[Event], tables: TableSet = LIVE, live: bool = True
+) -> None:
     """Fold events into deltas in memory, then write them with a few UPSERTs."""
     ids = [e.data["umkm_id"] for e in events if e.type in UMKM_TYPES]
     fold = Fold(store.load_businesses(conn, tables, ids) if ids else {})
@@ -45,15 +47,25 @@ def _single(conn: Connection, event: Event) -> None:
 
 def consumers() -> list[Consumer]:
     """The one consumer group of the metrics worker."""
-    return [Consumer(name=CONSUMER_NAME, topics=TOPICS,
-                     handlers={t: _single for t in CONSUMED_TYPES}, batch_handler=apply_batch)]
+    return [
+        Consumer(
+            name=CONSUMER_NAME,
+            topics=TOPICS,
+            handlers={t: _single for t in CONSUMED_TYPES},
+            batch_handler=apply_batch,
+        )
+    ]
 
 
 def rebuild_consumer(name: str) -> Consumer:
     """Same rules into the *_rebuild tables, under a throw-away consumer name."""
-    return Consumer(name=name, topics=TOPICS, handlers={t: _single for t in CONSUMED_TYPES},
-                    batch_handler=partial(apply_batch, tables=store.REBUILD, live=False),
-                    service="metrics")
+    return Consumer(
+        name=name,
+        topics=TOPICS,
+        handlers={t: _single for t in CONSUMED_TYPES},
+        batch_handler=partial(apply_batch, tables=store.REBUILD, live=False),
+        service="metrics",
+    )
 
 
 class OffsetsMoved(RetryLater):
@@ -69,22 +81,28 @@ class MetricsApplier(BatchApplier):
         self._records = records
         return super().apply(records, before_commit)
 
-    def _apply_events(self, conn: Connection, items: list[Any],
-                      dead: list[DeadLetter]) -> list[Event]:
+    def _apply_events(
+        self, conn: Connection, items: list[Any], dead: list[DeadLetter]
+    ) -> list[Event]:
         self._check_offsets(conn)
         applied = super()._apply_events(conn, items, dead)
         if dead:  # `dead` now holds parse failures and rejected events of this batch
-            counts = Counter(("bbi_metrics_events_deadlettered_total",
-                               labels_json(reason=d.reason)) for d in dead)
+            counts = Counter(
+                ("bbi_metrics_events_deadlettered_total", labels_json(reason=d.reason))
+                for d in dead
+            )
             store.add_deltas(conn, LIVE, counts)
         return applied
 
     def _check_offsets(self, conn: Connection) -> None:
         o = self.offsets
         # FOR UPDATE (PostgreSQL): serialises with a rebuild's swap of these rows.
-        rows = conn.execute(sa.select(o.c.topic, o.c.partition, o.c.next_offset)
-                            .where(o.c.consumer == self.c.name)
-                            .order_by(o.c.topic, o.c.partition).with_for_update()).all()
+        rows = conn.execute(
+            sa.select(o.c.topic, o.c.partition, o.c.next_offset)
+            .where(o.c.consumer == self.c.name)
+            .order_by(o.c.topic, o.c.partition)
+            .with_for_update()
+        ).all()
         stored = {(r.topic, r.partition): r.next_offset for r in rows}
         first: dict[tuple[str, int], int] = {}
         for r in self._records:

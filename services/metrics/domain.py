@@ -2,8 +2,10 @@
 
 Nothing here touches a database: the caller loads the attribute rows of the businesses a batch
 mentions, folds the batch, then writes `deltas` and `changed` (see store.py)."""
+
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -16,34 +18,69 @@ LabelKey = tuple[str, str]  # (metric name as exposed, labels as canonical JSON)
 
 # name -> (type, help, label names). The single catalog both the fold and /metrics use.
 CATALOG: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "bbi_umkm_registered": ("gauge", "UMKM currently registered (minus withdrawn)", ("province", "scale")),
-    "bbi_umkm_registrations_total": ("counter", "UMKM registrations applied", ("province", "scale")),
+    "bbi_umkm_registered": (
+        "gauge",
+        "UMKM currently registered (minus withdrawn)",
+        ("province", "scale"),
+    ),
+    "bbi_umkm_registrations_total": (
+        "counter",
+        "UMKM registrations applied",
+        ("province", "scale"),
+    ),
     "bbi_umkm_withdrawals_total": ("counter", "UMKM withdrawals applied", ("province", "scale")),
     "bbi_umkm_verified": ("gauge", "UMKM verified, not withdrawn", ("province", "scale")),
-    "bbi_umkm_onboarded": ("gauge", "UMKM onboarded to at least one platform, not withdrawn",
-                           ("province", "scale", "kbli_section")),
-    "bbi_umkm_platform_onboarded": ("gauge", "UMKM currently onboarded per platform", ("platform",)),
-    "bbi_umkm_platform_onboardings_total": ("counter", "Platform onboardings applied", ("platform",)),
-    "bbi_umkm_curated": ("gauge", "UMKM by latest curation decision, not withdrawn",
-                         ("province", "decision")),
+    "bbi_umkm_onboarded": (
+        "gauge",
+        "UMKM onboarded to at least one platform, not withdrawn",
+        ("province", "scale", "kbli_section"),
+    ),
+    "bbi_umkm_platform_onboarded": (
+        "gauge",
+        "UMKM currently onboarded per platform",
+        ("platform",),
+    ),
+    "bbi_umkm_platform_onboardings_total": (
+        "counter",
+        "Platform onboardings applied",
+        ("platform",),
+    ),
+    "bbi_umkm_curated": (
+        "gauge",
+        "UMKM by latest curation decision, not withdrawn",
+        ("province", "decision"),
+    ),
     "bbi_umkm_qris_adopted": ("gauge", "UMKM accepting QRIS, not withdrawn", ("province", "scale")),
-    "bbi_training_enrolments_total": ("counter", "Training seats taken (enrolled + promoted)", ("province",)),
+    "bbi_training_enrolments_total": (
+        "counter",
+        "Training seats taken (enrolled + promoted)",
+        ("province",),
+    ),
     "bbi_training_waitlisted_total": ("counter", "Training waitlist entries", ("province",)),
     "bbi_training_waitlisted": ("gauge", "UMKM currently on a training waitlist", ("province",)),
     "bbi_training_seats_used": ("gauge", "Training seats currently held", ("province",)),
-    "bbi_training_cancellations_total": ("counter", "Training seat/waitlist cancellations",
-                                         ("province", "reason")),
+    "bbi_training_cancellations_total": (
+        "counter",
+        "Training seat/waitlist cancellations",
+        ("province", "reason"),
+    ),
     "bbi_training_attendances_total": ("counter", "Training attendances", ("province",)),
     "bbi_training_completions_total": ("counter", "Training completions", ("province", "kind")),
     "bbi_training_sessions_scheduled_total": ("counter", "Training sessions scheduled", ()),
     "bbi_training_sessions_cancelled_total": ("counter", "Training sessions cancelled", ()),
     "bbi_campaign_participants": ("gauge", "Officials who joined the campaign", ("campaign",)),
     "bbi_campaign_purchases_total": ("counter", "Campaign purchases recorded", ("campaign",)),
-    "bbi_campaign_purchase_amount_rupiah_total": ("counter", "Rupiah spent in campaign purchases",
-                                                  ("campaign",)),
+    "bbi_campaign_purchase_amount_rupiah_total": (
+        "counter",
+        "Rupiah spent in campaign purchases",
+        ("campaign",),
+    ),
     "bbi_metrics_events_applied_total": ("counter", "Events applied to the aggregates", ("type",)),
-    "bbi_metrics_events_deadlettered_total": ("counter", "Events dead-lettered by the metrics consumer",
-                                              ("reason",)),
+    "bbi_metrics_events_deadlettered_total": (
+        "counter",
+        "Events dead-lettered by the metrics consumer",
+        ("reason",),
+    ),
 }
 # Pipeline rows that a rebuild keeps (dead letters are not re-sent, so not re-counted).
 KEPT_ON_REBUILD = ("bbi_metrics_events_deadlettered_total",)
@@ -52,6 +89,12 @@ KEPT_ON_REBUILD = ("bbi_metrics_events_deadlettered_total",)
 def labels_json(**labels: str) -> str:
     """Canonical label encoding: the aggregate table's key."""
     return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _cached_labels(items: tuple[tuple[str, str], ...]) -> str:
+    # Label sets are bounded, so caching their encoding is safe and saves most of the fold.
+    return labels_json(**dict(items))
 
 
 @dataclass(frozen=True)
@@ -82,7 +125,7 @@ class Fold:
         self.changed: dict[str, Business] = {}
 
     def add(self, metric: str, n: int = 1, **labels: str) -> None:
-        self.deltas[(metric, labels_json(**labels))] += n
+        self.deltas[(metric, _cached_labels(tuple(labels.items())))] += n
 
     def apply(self, type_: str, data: dict[str, Any]) -> None:
         """Fold one event (already validated against its contract)."""
@@ -167,13 +210,18 @@ def _seat(metrics: tuple[tuple[str, int], ...]) -> Any:
     def handle(f: Fold, d: dict[str, Any]) -> None:
         for metric, n in metrics:
             f.add(metric, n, province=d["province_code"])
+
     return handle
 
 
 def _training_cancelled(f: Fold, d: dict[str, Any]) -> None:
     p = d["province_code"]
     f.add("bbi_training_cancellations_total", province=p, reason=d["reason"])
-    held = "bbi_training_seats_used" if d["previous_state"] == "enrolled" else "bbi_training_waitlisted"
+    held = (
+        "bbi_training_seats_used"
+        if d["previous_state"] == "enrolled"
+        else "bbi_training_waitlisted"
+    )
     f.add(held, -1, province=p)
 
 
@@ -194,10 +242,19 @@ _HANDLERS: dict[str, Any] = {
     c.UMKM_WITHDRAWN: _withdrawn,
     c.TRAINING_SESSION_SCHEDULED: lambda f, d: f.add("bbi_training_sessions_scheduled_total"),
     c.TRAINING_SESSION_CANCELLED: lambda f, d: f.add("bbi_training_sessions_cancelled_total"),
-    c.TRAINING_ENROLLED: _seat((("bbi_training_enrolments_total", 1), ("bbi_training_seats_used", 1))),
-    c.TRAINING_WAITLISTED: _seat((("bbi_training_waitlisted_total", 1), ("bbi_training_waitlisted", 1))),
-    c.TRAINING_PROMOTED: _seat((("bbi_training_enrolments_total", 1), ("bbi_training_seats_used", 1),
-                                ("bbi_training_waitlisted", -1))),
+    c.TRAINING_ENROLLED: _seat(
+        (("bbi_training_enrolments_total", 1), ("bbi_training_seats_used", 1))
+    ),
+    c.TRAINING_WAITLISTED: _seat(
+        (("bbi_training_waitlisted_total", 1), ("bbi_training_waitlisted", 1))
+    ),
+    c.TRAINING_PROMOTED: _seat(
+        (
+            ("bbi_training_enrolments_total", 1),
+            ("bbi_training_seats_used", 1),
+            ("bbi_training_waitlisted", -1),
+        )
+    ),
     c.TRAINING_CANCELLED: _training_cancelled,
     c.TRAINING_ATTENDED: _seat((("bbi_training_attendances_total", 1),)),
     c.TRAINING_COMPLETED: _completed,
@@ -206,14 +263,31 @@ _HANDLERS: dict[str, Any] = {
 }
 # Every contract type is consumed (created/opened/closed only count as applied events).
 CONSUMED_TYPES: tuple[str, ...] = tuple(
-    t for t in (c.UMKM_REGISTERED, c.UMKM_VERIFIED, c.UMKM_ONBOARDED, c.UMKM_CURATED,
-                c.UMKM_WITHDRAWN, c.TRAINING_SESSION_SCHEDULED, c.TRAINING_SESSION_CANCELLED,
-                c.TRAINING_ENROLLED, c.TRAINING_WAITLISTED, c.TRAINING_PROMOTED,
-                c.TRAINING_CANCELLED, c.TRAINING_ATTENDED, c.TRAINING_COMPLETED,
-                c.CAMPAIGN_CREATED, c.CAMPAIGN_OPENED, c.CAMPAIGN_JOINED,
-                c.CAMPAIGN_PURCHASE_RECORDED, c.CAMPAIGN_CLOSED))
-UMKM_TYPES = frozenset((c.UMKM_REGISTERED, c.UMKM_VERIFIED, c.UMKM_ONBOARDED, c.UMKM_CURATED,
-                        c.UMKM_WITHDRAWN))
+    t
+    for t in (
+        c.UMKM_REGISTERED,
+        c.UMKM_VERIFIED,
+        c.UMKM_ONBOARDED,
+        c.UMKM_CURATED,
+        c.UMKM_WITHDRAWN,
+        c.TRAINING_SESSION_SCHEDULED,
+        c.TRAINING_SESSION_CANCELLED,
+        c.TRAINING_ENROLLED,
+        c.TRAINING_WAITLISTED,
+        c.TRAINING_PROMOTED,
+        c.TRAINING_CANCELLED,
+        c.TRAINING_ATTENDED,
+        c.TRAINING_COMPLETED,
+        c.CAMPAIGN_CREATED,
+        c.CAMPAIGN_OPENED,
+        c.CAMPAIGN_JOINED,
+        c.CAMPAIGN_PURCHASE_RECORDED,
+        c.CAMPAIGN_CLOSED,
+    )
+)
+UMKM_TYPES = frozenset(
+    (c.UMKM_REGISTERED, c.UMKM_VERIFIED, c.UMKM_ONBOARDED, c.UMKM_CURATED, c.UMKM_WITHDRAWN)
+)
 
 
 def national_targets() -> list[Target]:
@@ -228,6 +302,10 @@ def national_targets() -> list[Target]:
 
 def national_actuals(onboarded: int, ekatalog: int, qris: int) -> dict[str, int]:
     """The actual behind each target metric the event stream can measure."""
-    return {"umkm_onboarded_total": onboarded, "umkm_onboarded_new": onboarded,
-            "umkm_online_total": onboarded, "umkm_ekatalog_onboarded": ekatalog,
-            "umkm_qris_connected": qris}
+    return {
+        "umkm_onboarded_total": onboarded,
+        "umkm_onboarded_new": onboarded,
+        "umkm_online_total": onboarded,
+        "umkm_ekatalog_onboarded": ekatalog,
+        "umkm_qris_connected": qris,
+    }

@@ -2,6 +2,7 @@
 
 A separate CollectorRegistry per scrape with one custom collector: nothing goes through the
 gunicorn multiprocess files, and a scrape reads a few bounded tables, never raw events."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -27,7 +28,11 @@ class AggregateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         with self.engine.connect() as conn:
-            values, status, lag = store.read_values(conn), store.read_status(conn), store.read_lag(conn)
+            values, status, lag = (
+                store.read_values(conn),
+                store.read_status(conn),
+                store.read_lag(conn),
+            )
         families = {name: _family(name) for name in CATALOG}
         rows = {(m, tuple(sorted(lb.items()))): v for m, lb, v in values if m in CATALOG}
         for p in sorted(provinces()):  # always present, so "no UMKM yet" reads as 0, not absent
@@ -41,7 +46,7 @@ class AggregateCollector(Collector):
         yield from _pipeline(status, lag)
 
 
-def _family(name: str) -> Metric:
+def _family(name: str) -> CounterMetricFamily | GaugeMetricFamily:
     kind, doc, labels = CATALOG[name]
     if kind == "counter":  # the client appends _total itself
         return CounterMetricFamily(name.removesuffix("_total"), doc, labels=list(labels))
@@ -49,13 +54,16 @@ def _family(name: str) -> Metric:
 
 
 def _targets(values: list[tuple[str, dict[str, str], int]]) -> Iterator[Metric]:
-    target = GaugeMetricFamily("bbi_national_target",
-                               "National target (reference/targets.csv, with sources)",
-                               labels=["metric", "year"])
+    target = GaugeMetricFamily(
+        "bbi_national_target",
+        "National target (reference/targets.csv, with sources)",
+        labels=["metric", "year"],
+    )
     for t in national_targets():
         target.add_metric([t.metric, str(t.year)], t.value)
-    actual = GaugeMetricFamily("bbi_national_actual", "Current actual of a target metric",
-                               labels=["metric"])
+    actual = GaugeMetricFamily(
+        "bbi_national_actual", "Current actual of a target metric", labels=["metric"]
+    )
     for metric, v in sorted(actuals_from(values).items()):
         actual.add_metric([metric], v)
     yield target
@@ -64,26 +72,39 @@ def _targets(values: list[tuple[str, dict[str, str], int]]) -> Iterator[Metric]:
 
 def actuals_from(values: list[tuple[str, dict[str, str], int]]) -> dict[str, int]:
     """National actuals from aggregate rows."""
+
     def total(metric: str, pred: Callable[[dict[str, str]], bool] = lambda _: True) -> int:
         return sum(v for m, lb, v in values if m == metric and pred(lb))
+
     return national_actuals(
         onboarded=total("bbi_umkm_onboarded"),
-        ekatalog=total("bbi_umkm_platform_onboarded", lambda lb: lb.get("platform") == "lkpp_ekatalog"),
-        qris=total("bbi_umkm_qris_adopted"))
+        ekatalog=total(
+            "bbi_umkm_platform_onboarded", lambda lb: lb.get("platform") == "lkpp_ekatalog"
+        ),
+        qris=total("bbi_umkm_qris_adopted"),
+    )
 
 
 def _pipeline(status: dict[str, float], lag: list[tuple[str, int, int]]) -> Iterator[Metric]:
-    lag_family = GaugeMetricFamily("bbi_metrics_consumer_lag_events",
-                                   "Events not yet applied (end offset - stored offset)",
-                                   labels=["topic", "partition"])
+    lag_family = GaugeMetricFamily(
+        "bbi_metrics_consumer_lag_events",
+        "Events not yet applied (end offset - stored offset)",
+        labels=["topic", "partition"],
+    )
     for topic, part, n in lag:
         lag_family.add_metric([topic, str(part)], n)
     yield lag_family
     for name, key, doc in (
-        ("bbi_metrics_consumer_lag_updated_timestamp_seconds", "lag_updated_timestamp_seconds",
-         "Unix time the worker last stored the lag"),
-        ("bbi_metrics_last_applied_timestamp_seconds", "last_applied_timestamp_seconds",
-         "Unix time of the last applied batch"),
+        (
+            "bbi_metrics_consumer_lag_updated_timestamp_seconds",
+            "lag_updated_timestamp_seconds",
+            "Unix time the worker last stored the lag",
+        ),
+        (
+            "bbi_metrics_last_applied_timestamp_seconds",
+            "last_applied_timestamp_seconds",
+            "Unix time of the last applied batch",
+        ),
     ):
         if key in status:
             yield GaugeMetricFamily(name, doc, value=status[key])
@@ -91,8 +112,10 @@ def _pipeline(status: dict[str, float], lag: list[tuple[str, int, int]]) -> Iter
 
 def metrics_payload(engine: Engine) -> Callable[[], bytes]:
     """The callable web.py appends to /metrics (app.extensions['bbi_extra_metrics'])."""
+
     def payload() -> bytes:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(AggregateCollector(engine))
         return generate_latest(registry)
+
     return payload

@@ -1,4 +1,5 @@
 """Read use cases of the public progress page, from the aggregate tables only."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,7 +18,9 @@ Rows = list[tuple[str, dict[str, str], int]]
 
 
 def _sum(rows: Rows, metric: str, **match: str) -> int:
-    return sum(v for m, lb, v in rows if m == metric and all(lb.get(k) == x for k, x in match.items()))
+    return sum(
+        v for m, lb, v in rows if m == metric and all(lb.get(k) == x for k, x in match.items())
+    )
 
 
 def _by(rows: Rows, metric: str, label: str, **match: str) -> dict[str, int]:
@@ -60,14 +63,27 @@ def summary(engine: Engine) -> dict[str, Any]:
     national["campaign_participants"] = _sum(rows, "bbi_campaign_participants")
     national["campaign_purchases"] = _sum(rows, "bbi_campaign_purchases_total")
     national["campaign_amount_idr"] = _sum(rows, "bbi_campaign_purchase_amount_rupiah_total")
-    targets = [{"metric": t.metric, "year": t.year, "target": t.value,
-                "actual": actual.get(t.metric),
-                "progress": round(actual[t.metric] / t.value, 6) if t.metric in actual else None,
-                "source_seed": t.source_seed, "note": t.note} for t in national_targets()]
-    return {"national": national, "targets": targets,
-            "provinces": [{"code": code, "name": name, **_totals(rows, province=code)}
-                          for code, name in sorted(provinces().items())],
-            "last_applied_at": _when(status.get("last_applied_timestamp_seconds"))}
+    targets = [
+        {
+            "metric": t.metric,
+            "year": t.year,
+            "target": t.value,
+            "actual": actual.get(t.metric),
+            "progress": round(actual[t.metric] / t.value, 6) if t.metric in actual else None,
+            "source_seed": t.source_seed,
+            "note": t.note,
+        }
+        for t in national_targets()
+    ]
+    return {
+        "national": national,
+        "targets": targets,
+        "provinces": [
+            {"code": code, "name": name, **_totals(rows, province=code)}
+            for code, name in sorted(provinces().items())
+        ],
+        "last_applied_at": _when(status.get("last_applied_timestamp_seconds")),
+    }
 
 
 def province(engine: Engine, code: str) -> dict[str, Any]:
@@ -76,14 +92,22 @@ def province(engine: Engine, code: str) -> dict[str, Any]:
     if name is None:
         raise not_found("province")
     rows, status = _read(engine)
-    by_scale = {s: {"registered": _sum(rows, "bbi_umkm_registered", province=code, scale=s),
-                    "onboarded": _sum(rows, "bbi_umkm_onboarded", province=code, scale=s),
-                    "qris_adopted": _sum(rows, "bbi_umkm_qris_adopted", province=code, scale=s)}
-                for s in SCALES}
-    return {"code": code, "name": name, **_totals(rows, province=code), "by_scale": by_scale,
-            "onboarded_by_kbli_section": _by(rows, "bbi_umkm_onboarded", "kbli_section",
-                                             province=code),
-            "last_applied_at": _when(status.get("last_applied_timestamp_seconds"))}
+    by_scale = {
+        s: {
+            "registered": _sum(rows, "bbi_umkm_registered", province=code, scale=s),
+            "onboarded": _sum(rows, "bbi_umkm_onboarded", province=code, scale=s),
+            "qris_adopted": _sum(rows, "bbi_umkm_qris_adopted", province=code, scale=s),
+        }
+        for s in SCALES
+    }
+    return {
+        "code": code,
+        "name": name,
+        **_totals(rows, province=code),
+        "by_scale": by_scale,
+        "onboarded_by_kbli_section": _by(rows, "bbi_umkm_onboarded", "kbli_section", province=code),
+        "last_applied_at": _when(status.get("last_applied_timestamp_seconds")),
+    }
 
 
 def _when(ts: float | None) -> str | None:

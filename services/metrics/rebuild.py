@@ -4,6 +4,7 @@ The live rules (the same BatchApplier and batch handler) fill the *_rebuild tabl
 0 up to the end offsets captured at the start; one transaction then replaces the live rows,
 hands the rebuild's processed ids to the live consumer and sets its stored offsets to those
 end offsets, so the live consumer continues exactly after what the rebuild counted."""
+
 from __future__ import annotations
 
 import time
@@ -28,8 +29,11 @@ def rebuild(settings: Settings, engine: Engine, timeout_s: float = 3600.0) -> di
     name = f"metrics-rebuild-{uuid.uuid4().hex[:12]}"
     kafka = make_consumer(settings, name, [])
     try:
-        tps = [TopicPartition(settings.topic_prefix + t, p) for t in TOPICS
-               for p in sorted(kafka.partitions_for_topic(settings.topic_prefix + t) or ())]
+        tps = [
+            TopicPartition(settings.topic_prefix + t, p)
+            for t in TOPICS
+            for p in sorted(kafka.partitions_for_topic(settings.topic_prefix + t) or ())
+        ]
         kafka.assign(tps)
         kafka.seek_to_beginning(*tps)
         ends = {tp: off for tp, off in kafka.end_offsets(tps).items()}
@@ -37,9 +41,12 @@ def rebuild(settings: Settings, engine: Engine, timeout_s: float = 3600.0) -> di
         applier = BatchApplier(engine, metadata, rebuild_consumer(name))
         records = _consume(kafka, applier, ends, time.monotonic() + timeout_s)
         _swap(engine, name, {(tp.topic, tp.partition): off for tp, off in ends.items()})
-        return {"records": records, "applied": applier.c.stats["applied"],
-                "skipped_poison": applier.c.stats["deadlettered"],
-                "end_offsets": {f"{tp.topic}:{tp.partition}": o for tp, o in sorted(ends.items())}}
+        return {
+            "records": records,
+            "applied": applier.c.stats["applied"],
+            "skipped_poison": applier.c.stats["deadlettered"],
+            "end_offsets": {f"{tp.topic}:{tp.partition}": o for tp, o in sorted(ends.items())},
+        }
     finally:
         kafka.close()
         _forget(engine, name)
@@ -52,8 +59,12 @@ def _consume(kafka: Any, applier: BatchApplier, ends: dict[Any, int], deadline: 
         if time.monotonic() > deadline:
             raise TimeoutError("rebuild did not reach the captured end offsets in time")
         batches = kafka.poll(timeout_ms=1000)
-        records = [r for tp in sorted(batches, key=lambda t: (t.topic, t.partition))
-                   for r in batches[tp] if r.offset < ends[tp]]
+        records = [
+            r
+            for tp in sorted(batches, key=lambda t: (t.topic, t.partition))
+            for r in batches[tp]
+            if r.offset < ends[tp]
+        ]
         if records:
             # Poison events are skipped here: the live consumer already dead-lettered them.
             applier.apply(records, lambda _dead: None)
@@ -73,15 +84,24 @@ def _swap(engine: Engine, name: str, ends: dict[tuple[str, int], int]) -> None:
     o, p = metadata.tables["consumer_offsets"], metadata.tables["processed_events"]
     with engine.begin() as conn:
         # Lock the live consumer's offsets first: its batches take the same lock first.
-        conn.execute(sa.select(o.c.topic).where(o.c.consumer == CONSUMER_NAME)
-                     .order_by(o.c.topic, o.c.partition).with_for_update()).all()
+        conn.execute(
+            sa.select(o.c.topic)
+            .where(o.c.consumer == CONSUMER_NAME)
+            .order_by(o.c.topic, o.c.partition)
+            .with_for_update()
+        ).all()
         _copy(conn, REBUILD.businesses, LIVE.businesses, None)
         _copy(conn, REBUILD.values, LIVE.values, LIVE.values.c.metric.not_in(KEPT_ON_REBUILD))
         conn.execute(p.delete().where(p.c.consumer == CONSUMER_NAME))
         conn.execute(p.update().where(p.c.consumer == name).values(consumer=CONSUMER_NAME))
         conn.execute(o.delete().where(o.c.consumer == CONSUMER_NAME))
-        conn.execute(o.insert(), [{"consumer": CONSUMER_NAME, "topic": t, "partition": part,
-                                   "next_offset": off} for (t, part), off in sorted(ends.items())])
+        conn.execute(
+            o.insert(),
+            [
+                {"consumer": CONSUMER_NAME, "topic": t, "partition": part, "next_offset": off}
+                for (t, part), off in sorted(ends.items())
+            ],
+        )
         store.touch_last_applied(conn)
 
 

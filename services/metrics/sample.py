@@ -1,5 +1,6 @@
 """A realistic, deterministic mixed event stream (tests, benchmarks) and its expected metrics,
 computed naively from each business's final state, independently of the fold."""
+
 from __future__ import annotations
 
 import random
@@ -25,13 +26,27 @@ def ev(type_: str, data: dict[str, Any]) -> Event:
     return make_event(type_, "test-sample", data)
 
 
-def registered(uid: str, province: str = "31", scale: str = "mikro", kbli: str = "10110",
-               qris: bool = True) -> Event:
+def registered(
+    uid: str, province: str = "31", scale: str = "mikro", kbli: str = "10110", qris: bool = True
+) -> Event:
     from services.common.reference import kbli_section
-    return ev(c.UMKM_REGISTERED, {
-        "umkm_id": uid, "province_code": province, "regency_code": None, "scale": scale,
-        "kbli_section": kbli_section(kbli), "kbli_code": kbli, "platforms_declared": [],
-        "qris": qris, "channel": "public", "partner_code": None, "registered_at": NOW})
+
+    return ev(
+        c.UMKM_REGISTERED,
+        {
+            "umkm_id": uid,
+            "province_code": province,
+            "regency_code": None,
+            "scale": scale,
+            "kbli_section": kbli_section(kbli),
+            "kbli_code": kbli,
+            "platforms_declared": [],
+            "qris": qris,
+            "channel": "public",
+            "partner_code": None,
+            "registered_at": NOW,
+        },
+    )
 
 
 def mixed_stream(n_umkm: int = 40, seed: int = 7) -> list[Event]:
@@ -41,17 +56,33 @@ def mixed_stream(n_umkm: int = 40, seed: int = 7) -> list[Event]:
     out: list[Event] = []
     ids = [_uid(rng) for _ in range(n_umkm)]
     for uid in ids:
-        out.append(registered(uid, rng.choice(provs), rng.choice(SCALES), rng.choice(KBLI),
-                              rng.random() < 0.6))
+        out.append(
+            registered(
+                uid, rng.choice(provs), rng.choice(SCALES), rng.choice(KBLI), rng.random() < 0.6
+            )
+        )
         if rng.random() < 0.8:
             out.append(ev(c.UMKM_VERIFIED, {"umkm_id": uid, "verified_at": NOW}))
         for i, p in enumerate(rng.sample(plats, rng.randint(0, 3))):
-            out.append(ev(c.UMKM_ONBOARDED, {"umkm_id": uid, "platform": p,
-                                             "first_platform": i == 0, "onboarded_at": NOW}))
+            out.append(
+                ev(
+                    c.UMKM_ONBOARDED,
+                    {"umkm_id": uid, "platform": p, "first_platform": i == 0, "onboarded_at": NOW},
+                )
+            )
         prev = None
         for decision in rng.choice([[], ["approved"], ["rejected"], ["approved", "rejected"]]):
-            out.append(ev(c.UMKM_CURATED, {"umkm_id": uid, "decision": decision,
-                                           "previous_decision": prev, "curated_at": NOW}))
+            out.append(
+                ev(
+                    c.UMKM_CURATED,
+                    {
+                        "umkm_id": uid,
+                        "decision": decision,
+                        "previous_decision": prev,
+                        "curated_at": NOW,
+                    },
+                )
+            )
             prev = decision
         if rng.random() < 0.15:
             out.append(ev(c.UMKM_WITHDRAWN, {"umkm_id": uid, "withdrawn_at": NOW}))
@@ -61,29 +92,59 @@ def mixed_stream(n_umkm: int = 40, seed: int = 7) -> list[Event]:
 
 def _training(rng: random.Random, ids: list[str], provs: list[str]) -> list[Event]:
     sid, cid = _uid(rng), _uid(rng)
-    out = [ev(c.TRAINING_SESSION_SCHEDULED, {"session_id": sid, "course_id": cid, "capacity": 5,
-                                             "starts_at": NOW + timedelta(days=3)})]
+    out = [
+        ev(
+            c.TRAINING_SESSION_SCHEDULED,
+            {
+                "session_id": sid,
+                "course_id": cid,
+                "capacity": 5,
+                "starts_at": NOW + timedelta(days=3),
+            },
+        )
+    ]
     for n, uid in enumerate(ids[:12]):
-        seat = {"session_id": sid, "umkm_id": uid, "course_id": cid,
-                "province_code": rng.choice(provs)}
+        seat = {
+            "session_id": sid,
+            "umkm_id": uid,
+            "course_id": cid,
+            "province_code": rng.choice(provs),
+        }
         if n < 5:
             out.append(ev(c.TRAINING_ENROLLED, seat))
             if n == 0:
-                out.append(ev(c.TRAINING_CANCELLED, {**seat, "previous_state": "enrolled",
-                                                     "reason": "umkm_cancelled"}))
+                out.append(
+                    ev(
+                        c.TRAINING_CANCELLED,
+                        {**seat, "previous_state": "enrolled", "reason": "umkm_cancelled"},
+                    )
+                )
             else:
                 out.append(ev(c.TRAINING_ATTENDED, seat))
-                out.append(ev(c.TRAINING_COMPLETED, {
-                    "key_id": sid, "umkm_id": uid, "course_id": cid,
-                    "province_code": seat["province_code"], "kind": "webinar",
-                    "certificate_number": f"BBI-{n:05d}"}))
+                out.append(
+                    ev(
+                        c.TRAINING_COMPLETED,
+                        {
+                            "key_id": sid,
+                            "umkm_id": uid,
+                            "course_id": cid,
+                            "province_code": seat["province_code"],
+                            "kind": "webinar",
+                            "certificate_number": f"BBI-{n:05d}",
+                        },
+                    )
+                )
         else:
             out.append(ev(c.TRAINING_WAITLISTED, {**seat, "position": n - 4}))
             if n == 5:
                 out.append(ev(c.TRAINING_PROMOTED, seat))
             elif n == 6:
-                out.append(ev(c.TRAINING_CANCELLED, {**seat, "previous_state": "waitlisted",
-                                                     "reason": "umkm_cancelled"}))
+                out.append(
+                    ev(
+                        c.TRAINING_CANCELLED,
+                        {**seat, "previous_state": "waitlisted", "reason": "umkm_cancelled"},
+                    )
+                )
     out.append(ev(c.TRAINING_SESSION_CANCELLED, {"session_id": _uid(rng), "course_id": cid}))
     return out
 
@@ -93,20 +154,51 @@ def _campaign(rng: random.Random, ids: list[str], provs: list[str]) -> list[Even
     for code in ("bbi-2026-05", "hari-umkm"):
         cid = _uid(rng)
         base = {"campaign_id": cid, "code": code}
-        out += [ev(c.CAMPAIGN_CREATED, {**base, "starts_at": NOW, "ends_at": NOW + timedelta(days=1),
-                                        "band_min_idr": 10_000, "band_max_idr": 5_000_000}),
-                ev(c.CAMPAIGN_OPENED, base)]
+        out += [
+            ev(
+                c.CAMPAIGN_CREATED,
+                {
+                    **base,
+                    "starts_at": NOW,
+                    "ends_at": NOW + timedelta(days=1),
+                    "band_min_idr": 10_000,
+                    "band_max_idr": 5_000_000,
+                },
+            ),
+            ev(c.CAMPAIGN_OPENED, base),
+        ]
         officials = [f"{rng.getrandbits(128):032x}" for _ in range(rng.randint(2, 4))]
         for o in officials:
             out.append(ev(c.CAMPAIGN_JOINED, {**base, "official_id": o, "agency": "KemenKopUKM"}))
         for _ in range(rng.randint(3, 6)):
-            out.append(ev(c.CAMPAIGN_PURCHASE_RECORDED, {
-                **base, "purchase_id": _uid(rng), "official_id": rng.choice(officials),
-                "agency": "KemenKopUKM", "umkm_id": rng.choice(ids),
-                "province_code": rng.choice(provs), "platform": "lkpp_ekatalog",
-                "amount_idr": rng.randint(10_000, 5_000_000), "purchased_at": NOW}))
-        out.append(ev(c.CAMPAIGN_CLOSED, {**base, "participants": len(officials), "purchases": 0,
-                                          "amount_idr": 0, "distinct_umkm": 0}))
+            out.append(
+                ev(
+                    c.CAMPAIGN_PURCHASE_RECORDED,
+                    {
+                        **base,
+                        "purchase_id": _uid(rng),
+                        "official_id": rng.choice(officials),
+                        "agency": "KemenKopUKM",
+                        "umkm_id": rng.choice(ids),
+                        "province_code": rng.choice(provs),
+                        "platform": "lkpp_ekatalog",
+                        "amount_idr": rng.randint(10_000, 5_000_000),
+                        "purchased_at": NOW,
+                    },
+                )
+            )
+        out.append(
+            ev(
+                c.CAMPAIGN_CLOSED,
+                {
+                    **base,
+                    "participants": len(officials),
+                    "purchases": 0,
+                    "amount_idr": 0,
+                    "distinct_umkm": 0,
+                },
+            )
+        )
     return out
 
 
@@ -122,8 +214,13 @@ def expected(events: list[Event]) -> Counter[tuple[str, tuple[tuple[str, str], .
         d = e.data
         add("bbi_metrics_events_applied_total", type=e.type)
         if e.type == c.UMKM_REGISTERED:
-            biz[d["umkm_id"]] = {**d, "verified": False, "platforms": set(), "curation": None,
-                                 "withdrawn": False}
+            biz[d["umkm_id"]] = {
+                **d,
+                "verified": False,
+                "platforms": set(),
+                "curation": None,
+                "withdrawn": False,
+            }
         elif e.type == c.UMKM_VERIFIED:
             biz[d["umkm_id"]]["verified"] = True
         elif e.type == c.UMKM_ONBOARDED:
@@ -167,8 +264,13 @@ def expected(events: list[Event]) -> Counter[tuple[str, tuple[tuple[str, str], .
         add("bbi_umkm_registered", province=p, scale=s)
         add("bbi_umkm_verified", int(b["verified"]), province=p, scale=s)
         add("bbi_umkm_qris_adopted", int(b["qris"]), province=p, scale=s)
-        add("bbi_umkm_onboarded", int(bool(b["platforms"])), province=p, scale=s,
-            kbli_section=b["kbli_section"])
+        add(
+            "bbi_umkm_onboarded",
+            int(bool(b["platforms"])),
+            province=p,
+            scale=s,
+            kbli_section=b["kbli_section"],
+        )
         for pl in b["platforms"]:
             add("bbi_umkm_platform_onboarded", platform=pl)
         if b["curation"]:
@@ -190,8 +292,9 @@ def business_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
     return out
 
 
-def nonzero(exp: Counter[tuple[str, tuple[tuple[str, str], ...]]]
-            ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def nonzero(
+    exp: Counter[tuple[str, tuple[tuple[str, str], ...]]],
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Expected samples without zeros (a row that went back to 0 and no row look the same)."""
     return {k: float(v) for k, v in exp.items() if v and k[0] not in _NOT_FOLDED}
 

@@ -1,4 +1,5 @@
 """Response schemas of the public progress endpoints (also their OpenAPI documentation)."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields

@@ -2,6 +2,7 @@
 
 Live and rebuild tables have the same shape; `TableSet` picks one pair so the same code fills
 either. Writes are UPSERTs (`value = value + delta`) so a batch costs few statements."""
+
 from __future__ import annotations
 
 import json
@@ -22,17 +23,19 @@ metadata = new_metadata()
 
 def _values_table(name: str) -> sa.Table:
     return sa.Table(
-        name, metadata,
+        name,
+        metadata,
         sa.Column("metric", sa.String(80), primary_key=True),
         sa.Column("labels", sa.String(300), primary_key=True),  # canonical JSON, bounded labels
-        sa.Column("value", sa.BigInteger, nullable=False),       # integers: counts and rupiah
+        sa.Column("value", sa.BigInteger, nullable=False),  # integers: counts and rupiah
     )
 
 
 def _business_table(name: str) -> sa.Table:
     # No personal data: ids and the attributes needed to subtract what a business added.
     return sa.Table(
-        name, metadata,
+        name,
+        metadata,
         sa.Column("umkm_id", sa.String(36), primary_key=True),
         sa.Column("province", sa.String(2), nullable=False),
         sa.Column("scale", sa.String(10), nullable=False),
@@ -50,14 +53,16 @@ metric_values_rebuild = _values_table("metric_values_rebuild")
 umkm_attributes = _business_table("umkm_attributes")
 umkm_attributes_rebuild = _business_table("umkm_attributes_rebuild")
 consumer_lag = sa.Table(
-    "consumer_lag", metadata,
+    "consumer_lag",
+    metadata,
     sa.Column("topic", sa.String(100), primary_key=True),
     sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("lag", sa.BigInteger, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 pipeline_status = sa.Table(
-    "pipeline_status", metadata,
+    "pipeline_status",
+    metadata,
     sa.Column("name", sa.String(60), primary_key=True),
     sa.Column("value", sa.Float, nullable=False),
 )
@@ -82,26 +87,48 @@ def load_businesses(conn: Connection, ts: TableSet, ids: Iterable[str]) -> dict[
     """The stored rows of these businesses (missing ids are simply absent)."""
     t, out, wanted = ts.businesses, {}, sorted(set(ids))
     for i in range(0, len(wanted), 500):
-        for r in conn.execute(sa.select(t).where(t.c.umkm_id.in_(wanted[i:i + 500]))):
-            out[r.umkm_id] = Business(r.umkm_id, r.province, r.scale, r.kbli_section, r.qris,
-                                      r.verified, tuple(p for p in r.platforms.split(",") if p),
-                                      r.curation, r.status)
+        for r in conn.execute(sa.select(t).where(t.c.umkm_id.in_(wanted[i : i + 500]))):
+            out[r.umkm_id] = Business(
+                r.umkm_id,
+                r.province,
+                r.scale,
+                r.kbli_section,
+                r.qris,
+                r.verified,
+                tuple(p for p in r.platforms.split(",") if p),
+                r.curation,
+                r.status,
+            )
     return out
 
 
 def save_businesses(conn: Connection, ts: TableSet, rows: Iterable[Business]) -> None:
     """UPSERT changed business rows."""
     t = ts.businesses
-    params = [{"umkm_id": b.umkm_id, "province": b.province, "scale": b.scale,
-               "kbli_section": b.kbli_section, "qris": b.qris, "verified": b.verified,
-               "platforms": ",".join(b.platforms), "curation": b.curation, "status": b.status}
-              for b in sorted(rows, key=lambda b: b.umkm_id)]
+    params = [
+        {
+            "umkm_id": b.umkm_id,
+            "province": b.province,
+            "scale": b.scale,
+            "kbli_section": b.kbli_section,
+            "qris": b.qris,
+            "verified": b.verified,
+            "platforms": ",".join(b.platforms),
+            "curation": b.curation,
+            "status": b.status,
+        }
+        for b in sorted(rows, key=lambda b: b.umkm_id)
+    ]
     if not params:
         return
     stmt = _insert(conn, t)
     cols = ("verified", "platforms", "curation", "status")
-    conn.execute(stmt.on_conflict_do_update(index_elements=["umkm_id"],
-                                            set_={c: stmt.excluded[c] for c in cols}), params)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["umkm_id"], set_={c: stmt.excluded[c] for c in cols}
+        ),
+        params,
+    )
 
 
 def add_deltas(conn: Connection, ts: TableSet, deltas: Mapping[LabelKey, int]) -> None:
@@ -112,16 +139,21 @@ def add_deltas(conn: Connection, ts: TableSet, deltas: Mapping[LabelKey, int]) -
         return
     t = ts.values
     stmt = _insert(conn, t)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["metric", "labels"],
-                                            set_={"value": t.c.value + stmt.excluded.value}), params)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["metric", "labels"], set_={"value": t.c.value + stmt.excluded.value}
+        ),
+        params,
+    )
 
 
 def set_status(conn: Connection, name: str, value: float) -> None:
     """Set one pipeline number (e.g. the last applied time)."""
     stmt = _insert(conn, pipeline_status)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["name"],
-                                            set_={"value": stmt.excluded.value}),
-                 {"name": name, "value": value})
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["name"], set_={"value": stmt.excluded.value}),
+        {"name": name, "value": value},
+    )
 
 
 def touch_last_applied(conn: Connection) -> None:
@@ -134,20 +166,28 @@ def write_lag(conn: Connection, lags: Mapping[tuple[str, int], int]) -> None:
         return
     now = utcnow()
     stmt = _insert(conn, consumer_lag)
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["topic", "partition"],
-        set_={"lag": stmt.excluded.lag, "updated_at": stmt.excluded.updated_at}),
-        [{"topic": t, "partition": p, "lag": n, "updated_at": now}
-         for (t, p), n in sorted(lags.items())])
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["topic", "partition"],
+            set_={"lag": stmt.excluded.lag, "updated_at": stmt.excluded.updated_at},
+        ),
+        [
+            {"topic": t, "partition": p, "lag": n, "updated_at": now}
+            for (t, p), n in sorted(lags.items())
+        ],
+    )
     set_status(conn, "lag_updated_timestamp_seconds", time.time())
 
 
 def read_values(conn: Connection, ts: TableSet = LIVE) -> list[tuple[str, dict[str, str], int]]:
     """Every aggregate row: (metric, labels, value). Bounded by label cardinality, not events."""
     t = ts.values
-    return [(r.metric, json.loads(r.labels), int(r.value))
-            for r in conn.execute(sa.select(t.c.metric, t.c.labels, t.c.value)
-                                  .order_by(t.c.metric, t.c.labels))]
+    return [
+        (r.metric, json.loads(r.labels), int(r.value))
+        for r in conn.execute(
+            sa.select(t.c.metric, t.c.labels, t.c.value).order_by(t.c.metric, t.c.labels)
+        )
+    ]
 
 
 def read_status(conn: Connection) -> dict[str, float]:
@@ -156,5 +196,7 @@ def read_status(conn: Connection) -> dict[str, float]:
 
 def read_lag(conn: Connection) -> list[tuple[str, int, int]]:
     t = consumer_lag
-    return [(r.topic, r.partition, int(r.lag))
-            for r in conn.execute(sa.select(t).order_by(t.c.topic, t.c.partition))]
+    return [
+        (r.topic, r.partition, int(r.lag))
+        for r in conn.execute(sa.select(t).order_by(t.c.topic, t.c.partition))
+    ]

@@ -1,9 +1,11 @@
 """The metrics worker: the aggregate consumer (no outbox: metrics publishes nothing) and a
 thread that stores the consumer lag in the DB so the web process can serve it."""
+
 from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -30,7 +32,7 @@ class MetricsWorker(Worker):
         for c in self.consumers:
             runner = make_runner(self.settings, self.engine, c)
             self.runners.append(runner)
-            self._spawn(f"consumer-{c.name}", lambda r=runner: r.run_forever(self._stop.is_set))
+            self._spawn(f"consumer-{c.name}", partial(runner.run_forever, self._stop.is_set))
         self._spawn("lag-reporter", self._report_lag_forever)
 
     def _report_lag_forever(self) -> None:
@@ -39,7 +41,9 @@ class MetricsWorker(Worker):
             try:
                 client = client or KafkaConsumer(
                     bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                    client_id="metrics-lag", enable_auto_commit=False)
+                    client_id="metrics-lag",
+                    enable_auto_commit=False,
+                )
                 report_lag(self.engine, client, self.settings.topic_prefix)
             except Exception as exc:  # noqa: BLE001 - lag is advisory; try again next tick
                 log.warning("lag report failed", extra={"error": type(exc).__name__})
@@ -50,26 +54,40 @@ class MetricsWorker(Worker):
 def make_runner(s: Settings, engine: Engine, c: Consumer) -> ConsumerRunner:
     """A ConsumerRunner whose applier is MetricsApplier (dead-letter counts, offset guard)."""
     c.service = c.service or s.service
-    runner = ConsumerRunner(engine, metadata, c,
-                            kafka_factory=lambda: make_consumer(s, c.name, []),
-                            producer_factory=lambda: make_producer(s), topic_prefix=s.topic_prefix)
+    runner = ConsumerRunner(
+        engine,
+        metadata,
+        c,
+        kafka_factory=lambda: make_consumer(s, c.name, []),
+        producer_factory=lambda: make_producer(s),
+        topic_prefix=s.topic_prefix,
+    )
     runner.applier = MetricsApplier(engine, metadata, c)
     return runner
 
 
 def report_lag(engine: Engine, client: Any, prefix: str) -> dict[tuple[str, int], int]:
     """Lag = end offset - next offset stored in the DB (the truth of what was applied)."""
-    tps = [TopicPartition(prefix + t, p) for t in TOPICS
-           for p in sorted(client.partitions_for_topic(prefix + t) or ())]
+    tps = [
+        TopicPartition(prefix + t, p)
+        for t in TOPICS
+        for p in sorted(client.partitions_for_topic(prefix + t) or ())
+    ]
     if not tps:
         return {}
     ends, starts = client.end_offsets(tps), client.beginning_offsets(tps)
     o = metadata.tables["consumer_offsets"]
     with engine.begin() as conn:
-        stored = {(r.topic, r.partition): r.next_offset for r in conn.execute(
-            o.select().where(o.c.consumer == CONSUMER_NAME))}
-        lags = {(tp.topic[len(prefix):], tp.partition):
-                max(0, ends[tp] - stored.get((tp.topic, tp.partition), starts[tp])) for tp in tps}
+        stored = {
+            (r.topic, r.partition): r.next_offset
+            for r in conn.execute(o.select().where(o.c.consumer == CONSUMER_NAME))
+        }
+        lags = {
+            (tp.topic[len(prefix) :], tp.partition): max(
+                0, ends[tp] - stored.get((tp.topic, tp.partition), starts[tp])
+            )
+            for tp in tps
+        }
         store.write_lag(conn, lags)
     return lags
 
@@ -77,8 +95,9 @@ def report_lag(engine: Engine, client: Any, prefix: str) -> dict[tuple[str, int]
 def build_worker(settings: Settings | None = None, engine: Engine | None = None) -> Worker:
     """The metrics worker process, wired."""
     s = settings or load_settings()
-    return MetricsWorker(s, engine or make_engine(s.database_url), metadata, consumers(),
-                         relay=False)
+    return MetricsWorker(
+        s, engine or make_engine(s.database_url), metadata, consumers(), relay=False
+    )
 
 
 def main() -> None:

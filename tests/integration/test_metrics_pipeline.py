@@ -1,6 +1,7 @@
 """The metrics pipeline against the real broker on SQLite and PostgreSQL: a mixed stream shows
 up label by label on /metrics, redelivery and a crash before the Kafka commit count nothing
 twice, poison events are dead-lettered and counted, and a rebuild gives the live numbers."""
+
 from __future__ import annotations
 
 import json
@@ -32,13 +33,20 @@ pytestmark = pytest.mark.kafka
 
 @pytest.fixture
 def env(db_url: str, kafka_bootstrap: str, topic_prefix: str):  # type: ignore[no-untyped-def]
-    settings = Settings.from_env("metrics", database_url=db_url, topic_prefix=topic_prefix,
-                                 kafka_bootstrap_servers=kafka_bootstrap)
+    settings = Settings.from_env(
+        "metrics",
+        database_url=db_url,
+        topic_prefix=topic_prefix,
+        kafka_bootstrap_servers=kafka_bootstrap,
+    )
     upgrade("metrics", db_url)
     engine = make_engine(db_url)
-    local_kafka.ensure_topics(kafka_bootstrap, {topic_prefix + t: cfg
-                                                for t, cfg in c.TOPIC_CONFIGS.items()},
-                              partitions=3, replication=1)
+    local_kafka.ensure_topics(
+        kafka_bootstrap,
+        {topic_prefix + t: cfg for t, cfg in c.TOPIC_CONFIGS.items()},
+        partitions=3,
+        replication=1,
+    )
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     client = create_app(settings, engine).test_client()
     runners: list[ConsumerRunner] = []
@@ -121,8 +129,11 @@ def _reset_group(settings: Settings, engine: sa.Engine) -> None:
     o = store.metadata.tables["consumer_offsets"]
     with engine.begin() as conn:
         conn.execute(o.delete().where(o.c.consumer == CONSUMER_NAME))
-    kc = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                       group_id=CONSUMER_NAME, enable_auto_commit=False)
+    kc = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=CONSUMER_NAME,
+        enable_auto_commit=False,
+    )
     tps = [TopicPartition(settings.topic_prefix + t, p) for t in c.DOMAIN_TOPICS for p in range(3)]
     kc.assign(tps)
     kc.commit({tp: OffsetAndMetadata(0, "", -1) for tp in tps})
@@ -179,8 +190,9 @@ def test_poison_dead_lettered_and_counted_then_rebuild_matches_live(env) -> None
     _produce(producer, settings.topic_prefix, events[120:])
     runner = _runner(settings, engine, runners)
     _drain(runner, len(events) + len(reasons))
-    dead = read_all(settings.kafka_bootstrap_servers, settings.topic_prefix + c.TOPIC_DEADLETTER,
-                    len(reasons))
+    dead = read_all(
+        settings.kafka_bootstrap_servers, settings.topic_prefix + c.TOPIC_DEADLETTER, len(reasons)
+    )
     assert sorted(json.loads(d.value)["reason"] for d in dead) == reasons
     text = client.get("/metrics").data.decode()
     for reason in reasons:
@@ -188,8 +200,11 @@ def test_poison_dead_lettered_and_counted_then_rebuild_matches_live(env) -> None
     live = _business(client)
     assert live == nonzero(expected(events))
     with engine.begin() as conn:  # damage the live aggregates: the rebuild must not care
-        conn.execute(store.metric_values.delete().where(
-            store.metric_values.c.metric == "bbi_umkm_registered"))
+        conn.execute(
+            store.metric_values.delete().where(
+                store.metric_values.c.metric == "bbi_umkm_registered"
+            )
+        )
     result = rebuild(settings, engine, timeout_s=120)
     assert result["applied"] == len(events) and result["skipped_poison"] == len(reasons)
     assert _business(client) == live
@@ -233,12 +248,15 @@ def test_worker_process_applies_and_stores_lag(env, monkeypatch) -> None:  # typ
     worker.start()
     try:
         assert wait_until(lambda: _business(client) == nonzero(expected(events)), timeout=60)
-        assert wait_until(lambda: len(_lag(engine)) == 9 and
-                          {n for _, _, n in _lag(engine)} == {0}, timeout=30)
+        assert wait_until(
+            lambda: len(_lag(engine)) == 9 and {n for _, _, n in _lag(engine)} == {0}, timeout=30
+        )
     finally:
         worker.stop()
-    assert 'bbi_metrics_consumer_lag_events{partition="2",topic="bbi.campaign"} 0.0' in \
-        client.get("/metrics").data.decode()
+    assert (
+        'bbi_metrics_consumer_lag_events{partition="2",topic="bbi.campaign"} 0.0'
+        in client.get("/metrics").data.decode()
+    )
 
 
 def _lag(engine: sa.Engine) -> list[tuple[str, int, int]]:

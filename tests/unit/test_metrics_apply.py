@@ -1,4 +1,5 @@
 """The batch handler through the real BatchApplier on SQLite, and the web process reading it."""
+
 from __future__ import annotations
 
 import uuid
@@ -55,7 +56,7 @@ def test_mixed_stream_in_batches_matches_naive_expectation(env) -> None:  # type
     engine, applier, client = env
     events = mixed_stream(50, seed=11)
     for i in range(0, len(events), 37):
-        applier.apply(_records(events[i:i + 37], i), lambda dead: None)
+        applier.apply(_records(events[i : i + 37], i), lambda dead: None)
     assert business_samples(client.get("/metrics").data.decode()) == nonzero(expected(events))
 
 
@@ -72,19 +73,41 @@ def test_duplicate_event_ids_are_applied_once(env) -> None:  # type: ignore[no-u
 def test_withdrawal_and_curation_change_across_batches(env) -> None:  # type: ignore[no-untyped-def]
     engine, applier, client = env
     uid = str(uuid.uuid4())
-    batches = [[registered(uid, "73", "kecil", qris=True),
-                ev(c.UMKM_CURATED, {"umkm_id": uid, "decision": "approved",
-                                    "previous_decision": None, "curated_at": NOW})],
-               [ev(c.UMKM_CURATED, {"umkm_id": uid, "decision": "rejected",
-                                    "previous_decision": "approved", "curated_at": NOW})]]
+    batches = [
+        [
+            registered(uid, "73", "kecil", qris=True),
+            ev(
+                c.UMKM_CURATED,
+                {
+                    "umkm_id": uid,
+                    "decision": "approved",
+                    "previous_decision": None,
+                    "curated_at": NOW,
+                },
+            ),
+        ],
+        [
+            ev(
+                c.UMKM_CURATED,
+                {
+                    "umkm_id": uid,
+                    "decision": "rejected",
+                    "previous_decision": "approved",
+                    "curated_at": NOW,
+                },
+            )
+        ],
+    ]
     off = 0
     for b in batches:
         applier.apply(_records(b, off), lambda dead: None)
         off += len(b)
     assert _value(client, "bbi_umkm_curated", province="73", decision="approved") == 0
     assert _value(client, "bbi_umkm_curated", province="73", decision="rejected") == 1
-    applier.apply(_records([ev(c.UMKM_WITHDRAWN, {"umkm_id": uid, "withdrawn_at": NOW})], off),
-                  lambda dead: None)
+    applier.apply(
+        _records([ev(c.UMKM_WITHDRAWN, {"umkm_id": uid, "withdrawn_at": NOW})], off),
+        lambda dead: None,
+    )
     assert _value(client, "bbi_umkm_registered", province="73", scale="kecil") == 0
     assert _value(client, "bbi_umkm_qris_adopted", province="73", scale="kecil") == 0
     assert _value(client, "bbi_umkm_curated", province="73", decision="rejected") == 0
@@ -119,16 +142,17 @@ def test_scrape_reads_only_aggregates_and_progress_json(env) -> None:  # type: i
     events = mixed_stream(30, seed=5)
     applier.apply(_records(events), lambda dead: None)
     statements: list[str] = []
-    sa.event.listen(engine, "before_cursor_execute",
-                    lambda *a: statements.append(a[2]))
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     text = client.get("/metrics").data.decode()
-    assert statements and all("processed_events" not in s and "COUNT" not in s.upper()
-                              for s in statements)
+    assert statements and all(
+        "processed_events" not in s and "COUNT" not in s.upper() for s in statements
+    )
     assert 'bbi_national_target{metric="umkm_onboarded_total",year="2024"} 3e+07' in text
     summary = client.get("/v1/summary").get_json()
     exp = expected(events)
     assert summary["national"]["registered"] == sum(
-        v for (m, _), v in exp.items() if m == "bbi_umkm_registered")
+        v for (m, _), v in exp.items() if m == "bbi_umkm_registered"
+    )
     assert len(summary["provinces"]) == 38
     onboarded = [t for t in summary["targets"] if t["metric"] == "umkm_onboarded_total"]
     assert {t["year"] for t in onboarded} == {2022, 2023, 2024}
