@@ -77,7 +77,10 @@ def validate_items(items: list[Any]) -> tuple[list[dict[str, Any] | None], list[
     for i, item in enumerate(items):
         ref = item.get("merchant_ref") if isinstance(item, dict) else None
         try:
-            valid.append((i, schema.load(item if isinstance(item, dict) else {})))
+            if not isinstance(item, dict):
+                raise ValidationError({"_schema": ["invalid_type|Setiap merchant harus objek "
+                                                   "JSON.|Each merchant must be a JSON object."]})
+            valid.append((i, schema.load(item)))
             results.append(None)
         except ValidationError as e:
             results.append({"index": i, "merchant_ref": ref if isinstance(ref, str) else None,

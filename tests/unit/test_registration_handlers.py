@@ -96,3 +96,9 @@ def test_worker_is_a_relay_without_consumers(db: Any) -> None:
     engine, s = db
     w = build_worker(s, engine)
     assert w.with_relay and w.consumers == []
+
+
+def test_business_names_compare_without_case_spacing_or_punctuation() -> None:
+    from services.registration.domain import normalise_business_name as norm
+    assert norm("  Warung  BU-Sri, Jaya! ") == norm("warung bu sri jaya") == "warung bu sri jaya"
+    assert norm("Warung Bu Sri") != norm("Warung Bu Sri 2")

@@ -66,6 +66,7 @@ def test_batch_results_created_duplicate_invalid_and_resend_creates_nothing(env:
     assert items[2]["id"] == items[0]["id"] and items[3]["id"] == items[0]["id"]
     assert items[4]["id"] == public["id"] and items[4]["status"] == "registered"
     assert items[5]["errors"]["nik"][0]["code"] == "nik_invalid_format"
+    assert items[6]["errors"]["_schema"][0]["code"] == "invalid_type"
     assert _count(app) == 4
     events = outbox_events(app)[1:]  # after the public registration's event
     assert [e["type"].split(".")[2] for e in events] == ["registered", "onboarded"] * 3
