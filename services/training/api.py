@@ -17,7 +17,7 @@ blp = Blueprint("training", __name__, url_prefix="/v1",
                 description="Pelatihan UMKM: kursus, webinar, pendaftaran, sertifikat / "
                             "UMKM training: courses, webinars, enrolment, certificates")
 OPERATORS = ("operator", "admin")
-SECURED = {"security": [{"bearerAuth": []}]}
+SECURED: dict[str, Any] = {"security": [{"bearerAuth": []}]}
 NOT_KNOWN = "umkm_not_known_yet (with Retry-After), umkm_withdrawn"
 
 
