@@ -64,8 +64,11 @@ def record_attendance(engine: Engine, settings: Settings, session_id: str,
         e = store.enrolments
         seat_rows = {r.umkm_id: r for r in uow.conn.execute(
             sa.select(e).where(e.c.session_id == s.id))}
+        d = uow.conn.execute(sa.select(store.directory.c.umkm_id).where(
+            store.directory.c.umkm_id.in_(list(seat_rows)),
+            store.directory.c.status == "withdrawn")).scalars()
         ids, errors = domain.check_attendance_rows(
-            rows, {u: r.state for u, r in seat_rows.items()})
+            rows, {u: r.state for u, r in seat_rows.items()}, frozenset(d))
         errors = sorted((parse_errors or []) + errors, key=lambda x: x.row)
         if errors:
             raise invalid_rows(errors)

@@ -126,9 +126,10 @@ def parse_attendance_csv(text: str) -> tuple[list[tuple[int, str]], list[RowErro
     return rows, errors
 
 
-def check_attendance_rows(rows: list[tuple[int, str]],
-                          seats: dict[str, str]) -> tuple[list[str], list[RowError]]:
-    """Ids to record (enrolled seats) and per-row errors; `seats` maps umkm id -> state."""
+def check_attendance_rows(rows: list[tuple[int, str]], seats: dict[str, str],
+                          withdrawn: frozenset[str] = frozenset()
+                          ) -> tuple[list[str], list[RowError]]:
+    """Ids to record (seat holders) and per-row errors; `seats` maps umkm id -> state."""
     ids: list[str] = []
     errors: list[RowError] = []
     seen: set[str] = set()
@@ -140,6 +141,10 @@ def check_attendance_rows(rows: list[tuple[int, str]],
         elif uid in seen:
             errors.append(RowError(row, "duplicate_row", "UMKM ini sudah ada di baris lain.",
                                    "This business appears on another row."))
+        elif uid in withdrawn and seats.get(uid) != ATTENDED:
+            errors.append(RowError(row, "umkm_withdrawn",
+                                   "UMKM ini telah menarik pendaftarannya.",
+                                   "This business has withdrawn its registration."))
         elif seats.get(uid) not in (ENROLLED, ATTENDED):
             errors.append(RowError(row, "not_enrolled",
                                    "UMKM ini tidak terdaftar (mendapat kursi) di sesi ini.",

@@ -12,7 +12,7 @@ from services.common.db import UtcDateTime, new_metadata
 from services.training.domain import ACTIVE_SEATS, ENROLLED, SCHEDULED, WAITLISTED
 
 metadata = new_metadata()
-umkm_directory.add_umkm_directory(metadata)  # the read model of registered businesses
+directory = umkm_directory.add_umkm_directory(metadata)  # read model of registered UMKM
 
 courses = sa.Table(
     "courses", metadata,

@@ -182,3 +182,18 @@ def test_withdrawn_event_cancels_seats_and_promotes(env) -> None:  # type: ignor
         topics = set(conn.execute(sa.select(outbox_table(metadata).c.topic).where(
             outbox_table(metadata).c.event_type == "bbi.training.promoted.v1")).scalars())
     assert topics == {"p.bbi.training"}  # the consumer's events honour the topic prefix
+
+
+def test_withdrawal_after_the_start_keeps_the_seat_but_refuses_attendance(env) -> None:  # type: ignore[no-untyped-def]
+    client, _, engine, op = env
+    s, who = _seated(env, 2)
+    start_now(engine, s["id"])
+    with engine.begin() as conn:
+        consumer.on_withdrawn_handler()(conn, withdrawn(who[0][0]))
+    assert events(engine, "bbi.training.cancelled.v1") == []  # history is not rewritten
+    resp = client.post(f"/v1/sessions/{s['id']}/attendance", json=[who[1][0], who[0][0]],
+                       headers=op)
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"]["rows"] == {"1": [{
+        "code": "umkm_withdrawn", "message_id": "UMKM ini telah menarik pendaftarannya.",
+        "message_en": "This business has withdrawn its registration."}]}

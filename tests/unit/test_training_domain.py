@@ -91,6 +91,13 @@ def test_csv_header_tolerates_a_bom_and_case() -> None:
     assert domain.parse_attendance_csv("\ufeffUMKM_ID\n")[1] == []
 
 
+def test_attendance_of_a_withdrawn_business_is_refused_unless_already_recorded() -> None:
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    ids, errors = domain.check_attendance_rows([(2, a), (3, b)],
+                                               {a: "enrolled", b: "attended"}, frozenset({a, b}))
+    assert ids == [b] and [(e.row, e.code) for e in errors] == [(2, "umkm_withdrawn")]
+
+
 def test_attendance_rows_must_name_seat_holders_once() -> None:
     a, b, c, d = (str(uuid.uuid4()) for _ in range(4))
     seats = {a: "enrolled", b: "waitlisted", c: "attended", d: "cancelled"}
