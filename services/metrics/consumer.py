@@ -96,17 +96,20 @@ class MetricsApplier(BatchApplier):
 
     def _check_offsets(self, conn: Connection) -> None:
         o = self.offsets
-        # FOR UPDATE (PostgreSQL): serialises with a rebuild's swap of these rows.
-        rows = conn.execute(
-            sa.select(o.c.topic, o.c.partition, o.c.next_offset)
-            .where(o.c.consumer == self.c.name)
-            .order_by(o.c.topic, o.c.partition)
-            .with_for_update()
-        ).all()
-        stored = {(r.topic, r.partition): r.next_offset for r in rows}
         first: dict[tuple[str, int], int] = {}
         for r in self._records:
             first.setdefault((r.topic, r.partition), r.offset)
-        for tp, off in first.items():
-            if tp in stored and stored[tp] != off:
-                raise OffsetsMoved(f"{tp}: batch starts at {off}, stored {stored[tp]}")
+        # FOR UPDATE (PostgreSQL) on this batch's partitions only: serialises with a rebuild's
+        # swap of these rows while replicas owning other partitions are not blocked.
+        rows = conn.execute(
+            sa.select(o.c.topic, o.c.partition, o.c.next_offset)
+            .where(o.c.consumer == self.c.name,
+                   sa.tuple_(o.c.topic, o.c.partition).in_(sorted(first)))
+            .order_by(o.c.topic, o.c.partition)
+            .with_for_update()
+        ).all()
+        for r in rows:
+            if first[(r.topic, r.partition)] != r.next_offset:
+                raise OffsetsMoved(
+                    f"{r.topic}:{r.partition}: batch starts at {first[(r.topic, r.partition)]}, "
+                    f"stored {r.next_offset}")
