@@ -98,7 +98,7 @@ def update_session(engine: Engine, settings: Settings, session_id: str,
         try:
             if "starts_at" in body or "enrolment_deadline" in body:
                 starts = body.get("starts_at", s.starts_at)
-                deadline = body.get("enrolment_deadline") or min(s.enrolment_deadline, starts)
+                deadline = _moved_deadline(s, starts, body.get("enrolment_deadline"))
                 domain.check_schedule(starts, deadline, now)
                 body = body | {"starts_at": starts, "enrolment_deadline": deadline}
             if "capacity" in body:
@@ -110,6 +110,14 @@ def update_session(engine: Engine, settings: Settings, session_id: str,
         uow.conn.execute(t.update().where(t.c.id == s.id).values(**body, updated_at=now))
         seats.promote(uow.conn, uow.publish, store.get_session(uow.conn, s.id))
         return queries.session_view(uow.conn, store.get_session(uow.conn, s.id))
+
+
+def _moved_deadline(s: Any, starts: Any, given: Any) -> Any:
+    """A deadline that was the start (the default) follows a moved start; else it stays,
+    but never after the new start."""
+    if given is not None:
+        return given
+    return starts if s.enrolment_deadline == s.starts_at else min(s.enrolment_deadline, starts)
 
 
 def cancel_session(engine: Engine, settings: Settings, session_id: str) -> dict[str, Any]:

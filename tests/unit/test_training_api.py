@@ -269,7 +269,7 @@ def test_update_session_capacity_promotes_and_cannot_drop_below_enrolled(env) ->
                                "join_link": "https://meet.example/x"})
     assert moved.status_code == 200
     body = moved.get_json()
-    assert body["starts_at"] == "2099-05-05T09:00:00+07:00"
+    assert body["starts_at"] == body["enrolment_deadline"] == "2099-05-05T09:00:00+07:00"
     assert body["join_link"] == "https://meet.example/x"
     bad = client.patch(f"/v1/sessions/{s['id']}", json={"enrolment_deadline": "2099-06-01T00:00"},
                        headers=op)
