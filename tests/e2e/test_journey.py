@@ -81,6 +81,40 @@ def test_the_national_journey(stack: Stack) -> None:
     again = httpx.post(reg("/v1/umkm"), json=payload(101), timeout=10)
     assert again.status_code == 409 and again.json()["code"] == "already_registered"
 
+    # 1b. A weekly webinar with one seat (starting shortly) and a one-module e-learning course.
+    trn = lambda path: stack.url("training", path)  # noqa: E731
+    wib = timedelta(hours=7)
+    now_wib = (datetime.now(UTC) + wib).replace(tzinfo=None)
+    course = httpx.post(trn("/v1/courses"), headers=op, json={
+        "title": "Go Digital", "level": "dasar",
+        "modules": [{"key": "foto-produk", "title": "Foto produk"}]})
+    assert course.status_code == 201, course.text
+    course_id = course.json()["id"]
+    starts = now_wib + timedelta(seconds=50)
+    session = httpx.post(trn("/v1/sessions"), headers=op, json={
+        "course_id": course_id, "starts_at": starts.isoformat(timespec="seconds"),
+        "duration_minutes": 60, "capacity": 1, "join_link": "https://zoom.example/j/1",
+        "enrolment_deadline": (starts - timedelta(seconds=10)).isoformat(timespec="seconds")})
+    assert session.status_code == 201, session.text
+    session_id = session.json()["id"]
+
+    def owner(who: dict[str, Any]) -> dict[str, str]:
+        return {"Authorization": "Bearer " + who["access_token"]}
+
+    def enrol(who: dict[str, Any], expect: int) -> None:
+        def attempt() -> None:  # 409 umkm_not_known_yet until the registration event arrives
+            r = httpx.post(trn(f"/v1/sessions/{session_id}/enrolments"), headers=owner(who))
+            assert r.status_code == expect, r.text
+        eventually(attempt, timeout=30)
+
+    enrol(ani, 201)   # the only seat
+    enrol(budi, 202)  # waitlisted
+    r = httpx.delete(trn(f"/v1/sessions/{session_id}/enrolments/me"), headers=owner(ani))
+    assert r.status_code == 200, r.text  # Ani gives up her seat: Budi is promoted
+    r = httpx.post(trn(f"/v1/me/courses/{course_id}/modules/foto-produk/done"),
+                   headers=owner(ani))
+    assert r.status_code == 200, r.text  # ...and completes the self-paced course instead
+
     # 2. A marketplace reports three merchants it onboarded (one sent twice in the batch).
     api_key = create_partner(make_engine(stack.env["REGISTRATION_DATABASE_URL"]),
                              settings(stack), "tokopedia", "tokopedia", "Tokopedia")
@@ -118,8 +152,6 @@ def test_the_national_journey(stack: Stack) -> None:
 
     # 5. A coordinated buying day: an operator opens it, an official buys from two UMKM.
     camp = lambda path: stack.url("campaign", path)  # noqa: E731
-    wib = timedelta(hours=7)
-    now_wib = (datetime.now(UTC) + wib).replace(tzinfo=None)
     r = httpx.post(camp("/v1/campaigns"), headers=op, json={
         "code": "belanja-serentak-e2e", "name": "Belanja Serentak", "band_min_idr": 100_000,
         "band_max_idr": 200_000,
@@ -147,6 +179,13 @@ def test_the_national_journey(stack: Stack) -> None:
     buy(officials[0], ani["id"], "INV-1", 150_000)
     buy(officials[1], partner_ids[0], "INV-2", 120_000)
 
+    # 5b. The webinar has started: the operator records Budi's attendance (certificate issued).
+    def attendance() -> None:
+        r = httpx.post(trn(f"/v1/sessions/{session_id}/attendance"), headers=op,
+                       json=[budi["id"]])
+        assert r.status_code == 200, r.text  # 409 session_not_started until it starts
+    eventually(attendance, timeout=90)
+
     # 6. The national numbers, label by label.
     def national_numbers_are_exact() -> None:
         m = samples(stack)
@@ -171,6 +210,17 @@ def test_the_national_journey(stack: Stack) -> None:
         assert value(m, "bbi_national_actual", metric="umkm_onboarded_total") == 4
         assert value(m, "bbi_national_actual", metric="umkm_ekatalog_onboarded") == 1
         assert value(m, "bbi_national_target", metric="umkm_onboarded_total", year="2024") == 30e6
+        assert value(m, "bbi_training_enrolments_total", province="31") == 1
+        assert value(m, "bbi_training_enrolments_total", province="65") == 1  # promoted
+        assert value(m, "bbi_training_waitlisted_total", province="65") == 1
+        assert value(m, "bbi_training_seats_used", province="31") == 0
+        assert value(m, "bbi_training_seats_used", province="65") == 1
+        assert value(m, "bbi_training_cancellations_total", province="31",
+                     reason="umkm_cancelled") == 1
+        assert value(m, "bbi_training_attendances_total", province="65") == 1
+        assert value(m, "bbi_training_completions_total", province="65", kind="webinar") == 1
+        assert value(m, "bbi_training_completions_total", province="31", kind="elearning") == 1
+        assert value(m, "bbi_training_sessions_scheduled_total") == 1
         assert value(m, "bbi_campaign_participants", campaign="belanja-serentak-e2e") == 2
         assert value(m, "bbi_campaign_purchases_total", campaign="belanja-serentak-e2e") == 2
         assert value(m, "bbi_campaign_purchase_amount_rupiah_total",
@@ -204,3 +254,42 @@ def test_the_national_journey(stack: Stack) -> None:
     logs = stack.logs()
     for secret in (nik(101), nik(102), "Sri Rahayu", "sri@example.id", "+6281234567890", NIP, NIP2):
         assert secret not in logs
+
+
+def test_every_dashboard_panel_and_alert_works_against_the_running_stack(
+        stack: Stack, tmp_path: Any) -> None:
+    """Runs after the journey (same stack): Prometheus scrapes every web and worker process."""
+    from tests.e2e.prometheus_probe import Prometheus, alert_exprs, concrete, dashboard_queries
+    from tests.e2e.prometheus_probe import metric_names as names_in
+
+    prom = Prometheus(stack, tmp_path / "prom")
+    prom.start()
+    try:
+        for i in range(10):  # traffic for the rate() panels, including a 4xx
+            httpx.get(stack.url("metrics", "/v1/summary"))
+            httpx.get(stack.url("registration", f"/v1/umkm/{i}"))
+        eventually(lambda: _assert(prom.targets_up() == 2 * len(stack.services)), timeout=30)
+        time.sleep(65)  # rate(...[1m]) needs two scrapes inside its window, and then some
+        exported = prom.names()
+        queries = dashboard_queries()
+        assert queries, "dashboards have panels"
+        empty, unknown = [], []
+        for board, title, expr in queries:
+            unknown += [f"{board}/{title}: {n}" for n in names_in(expr) if n not in exported]
+            res = prom.query(concrete(expr))
+            assert res["status"] == "success", (board, title, expr, res)
+            if not res["data"]["result"]:
+                empty.append(f"{board}/{title}: {expr}")
+        assert not unknown, "dashboards use metrics no service exports:\n" + "\n".join(unknown)
+        assert not empty, "panels with no data:\n" + "\n".join(empty)
+        for name, expr in alert_exprs():
+            res = prom.query(expr)
+            assert res["status"] == "success", (name, res)
+            for n in names_in(expr):
+                assert n in exported, f"alert {name} uses {n}, which no service exports"
+    finally:
+        prom.stop()
+
+
+def _assert(cond: bool) -> None:
+    assert cond
