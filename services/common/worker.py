@@ -34,6 +34,7 @@ class Worker:
 
     def start(self) -> None:
         s = self.settings
+        _zero_series(s.service, [c.name for c in self.consumers], self.with_relay)
         if self.with_relay:
             relay = OutboxRelay(self.engine, self.md,
                                 KafkaPublisher(lambda: make_producer(s)), s.service,
@@ -72,3 +73,23 @@ class Worker:
             pass
         self.stop()
         log.info("worker stopped")
+
+
+DEAD_LETTER_REASONS = ("not_json", "bad_envelope", "unknown_type", "schema_invalid",
+                       "handler_error")
+
+
+def _zero_series(service: str, consumers: list[str], relay: bool) -> None:
+    """Export every series at 0 from the start, so rate() and alerts see them before the
+    first failure instead of an absent series."""
+    m = worker_metrics()
+    m.kafka_up.labels(service)
+    if relay:
+        m.outbox_published.labels(service)
+        m.outbox_failures.labels(service)
+        m.outbox_parked.labels(service)
+        m.outbox_backlog.labels(service)
+    for name in consumers:
+        m.last_applied.labels(service, name)
+        for reason in DEAD_LETTER_REASONS:
+            m.events_deadlettered.labels(service, name, reason)
