@@ -163,3 +163,9 @@ def test_scrape_reads_only_aggregates_and_progress_json(env) -> None:  # type: i
     assert sum(s["registered"] for s in detail["by_scale"].values()) == detail["registered"]
     missing = client.get("/v1/provinces/99")
     assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+
+
+def test_bbi_cli_has_metrics_rebuild() -> None:
+    from services.common.cli import main
+
+    assert "rebuild" in main.commands["metrics"].commands  # type: ignore[attr-defined]
