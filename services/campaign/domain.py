@@ -1,13 +1,13 @@
 """Pure campaign rules: window, band, ceiling, duplicates, eligibility, lifecycle."""
+
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Final
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
-WIB: Final = ZoneInfo("Asia/Jakarta")
+from services.common.wib import WIB, to_utc, to_wib  # noqa: F401 (re-exported)
+
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
 
 
@@ -28,25 +28,22 @@ class Band:
     max_idr: int
 
 
-def to_utc(value: datetime) -> datetime:
-    """A time people typed in WIB (naive) or with an offset, as UTC."""
-    aware = value.replace(tzinfo=WIB) if value.tzinfo is None else value
-    return aware.astimezone(UTC)
-
-
-def to_wib(value: datetime) -> datetime:
-    """A stored UTC time as people read it (Asia/Jakarta)."""
-    return value.astimezone(WIB)
-
-
 def check_definition(starts_at: datetime, ends_at: datetime, band: Band) -> None:
     """A campaign needs a real window and a sane spending band."""
     if ends_at <= starts_at:
-        raise DomainError("window_invalid", "Waktu selesai harus setelah waktu mulai.",
-                          "The end time must be after the start time.", "ends_at")
+        raise DomainError(
+            "window_invalid",
+            "Waktu selesai harus setelah waktu mulai.",
+            "The end time must be after the start time.",
+            "ends_at",
+        )
     if band.min_idr < 0 or band.max_idr < 1 or band.min_idr > band.max_idr:
-        raise DomainError("band_invalid", "Rentang belanja tidak valid (0 <= min <= maks).",
-                          "Invalid spending band (0 <= min <= max).", "band_max_idr")
+        raise DomainError(
+            "band_invalid",
+            "Rentang belanja tidak valid (0 <= min <= maks).",
+            "Invalid spending band (0 <= min <= max).",
+            "band_max_idr",
+        )
 
 
 def check_transition(status: str, action: str) -> str:
@@ -54,61 +51,103 @@ def check_transition(status: str, action: str) -> str:
     allowed = {("open", DRAFT): OPEN, ("close", OPEN): CLOSED}
     new = allowed.get((action, status))
     if new is None:
-        raise DomainError("invalid_transition",
-                          f"Kampanye berstatus '{status}' tidak dapat di-{action}.",
-                          f"A campaign in status '{status}' cannot be {action}ed.", "status")
+        raise DomainError(
+            "invalid_transition",
+            f"Kampanye berstatus '{status}' tidak dapat di-{action}.",
+            f"A campaign in status '{status}' cannot be {action}ed.",
+            "status",
+        )
     return new
 
 
 def check_can_join(status: str) -> None:
     """Officials may join before and during the buying day, not after it closed."""
     if status == CLOSED:
-        raise DomainError("campaign_closed", "Kampanye sudah ditutup.",
-                          "The campaign is closed.", "status")
+        raise DomainError(
+            "campaign_closed", "Kampanye sudah ditutup.", "The campaign is closed.", "status"
+        )
 
 
-def check_eligible(agency: str, region: str, agencies: Collection[str],
-                   regions: Collection[str]) -> None:
+def check_eligible(
+    agency: str, region: str, agencies: Collection[str], regions: Collection[str]
+) -> None:
     """Each non-empty list restricts who may join (both must match when both are set)."""
     if agencies and agency not in agencies:
-        raise DomainError("agency_not_eligible", "Instansi Anda tidak termasuk kampanye ini.",
-                          "Your agency is not eligible for this campaign.", "agency")
+        raise DomainError(
+            "agency_not_eligible",
+            "Instansi Anda tidak termasuk kampanye ini.",
+            "Your agency is not eligible for this campaign.",
+            "agency",
+        )
     if regions and region not in regions:
-        raise DomainError("region_not_eligible", "Wilayah Anda tidak termasuk kampanye ini.",
-                          "Your region is not eligible for this campaign.", "region")
+        raise DomainError(
+            "region_not_eligible",
+            "Wilayah Anda tidak termasuk kampanye ini.",
+            "Your region is not eligible for this campaign.",
+            "region",
+        )
 
 
-def check_purchase_time(status: str, purchased_at: datetime, starts_at: datetime,
-                        ends_at: datetime, now: datetime, skew: timedelta) -> None:
+def check_purchase_time(
+    status: str,
+    purchased_at: datetime,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    skew: timedelta,
+) -> None:
     """Purchases count only while the campaign is open and inside its window."""
     if status != OPEN:
-        raise DomainError("campaign_not_open", "Kampanye tidak sedang dibuka.",
-                          "The campaign is not open.", "status")
+        raise DomainError(
+            "campaign_not_open",
+            "Kampanye tidak sedang dibuka.",
+            "The campaign is not open.",
+            "status",
+        )
     if purchased_at > now + skew:
-        raise DomainError("purchase_in_future", "Waktu pembelian ada di masa depan.",
-                          "The purchase time is in the future.", "purchased_at")
+        raise DomainError(
+            "purchase_in_future",
+            "Waktu pembelian ada di masa depan.",
+            "The purchase time is in the future.",
+            "purchased_at",
+        )
     if not starts_at <= purchased_at <= ends_at:
-        raise DomainError("outside_window", "Waktu pembelian di luar jadwal kampanye.",
-                          "The purchase time is outside the campaign window.", "purchased_at")
+        raise DomainError(
+            "outside_window",
+            "Waktu pembelian di luar jadwal kampanye.",
+            "The purchase time is outside the campaign window.",
+            "purchased_at",
+        )
 
 
 def check_amount(amount: object, ceiling: int) -> int:
     """A positive whole number of rupiah, not above the configured ceiling."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
-        raise DomainError("amount_invalid", "Nominal harus bilangan bulat rupiah positif.",
-                          "The amount must be a positive whole number of rupiah.", "amount_idr")
+        raise DomainError(
+            "amount_invalid",
+            "Nominal harus bilangan bulat rupiah positif.",
+            "The amount must be a positive whole number of rupiah.",
+            "amount_idr",
+        )
     if amount > ceiling:
-        raise DomainError("amount_above_ceiling",
-                          f"Nominal melebihi batas Rp{ceiling:,}.".replace(",", "."),
-                          f"The amount exceeds the ceiling of Rp{ceiling:,}.", "amount_idr")
+        raise DomainError(
+            "amount_above_ceiling",
+            f"Nominal melebihi batas Rp{ceiling:,}.".replace(",", "."),
+            f"The amount exceeds the ceiling of Rp{ceiling:,}.",
+            "amount_idr",
+        )
     return amount
 
 
 def check_band(spent_idr: int, amount_idr: int, band: Band) -> None:
     """An official's total may not pass the band's maximum (the allotted budget)."""
     if spent_idr + amount_idr > band.max_idr:
-        raise DomainError("band_exceeded", "Total belanja melebihi batas maksimal per pejabat.",
-                          "The total would exceed the per-official maximum.", "amount_idr")
+        raise DomainError(
+            "band_exceeded",
+            "Total belanja melebihi batas maksimal per pejabat.",
+            "The total would exceed the per-official maximum.",
+            "amount_idr",
+        )
 
 
 def order_key(platform: str, order_ref: str) -> tuple[str, str]:
@@ -119,8 +158,12 @@ def order_key(platform: str, order_ref: str) -> tuple[str, str]:
 def check_not_duplicate(key: tuple[str, str], known: Collection[tuple[str, str]]) -> None:
     """One platform order is recorded once, by whoever records it first."""
     if key in known:
-        raise DomainError("duplicate_order", "Nomor pesanan ini sudah dicatat.",
-                          "This platform order reference was already recorded.", "order_ref")
+        raise DomainError(
+            "duplicate_order",
+            "Nomor pesanan ini sudah dicatat.",
+            "This platform order reference was already recorded.",
+            "order_ref",
+        )
 
 
 def progress(spent_idr: int, band: Band) -> dict[str, object]:
@@ -128,6 +171,11 @@ def progress(spent_idr: int, band: Band) -> dict[str, object]:
     state = "below" if spent_idr < band.min_idr else "within"
     if spent_idr > band.max_idr:
         state = "above"
-    return {"spent_idr": spent_idr, "band_min_idr": band.min_idr, "band_max_idr": band.max_idr,
-            "remaining_to_min_idr": max(0, band.min_idr - spent_idr),
-            "remaining_to_max_idr": max(0, band.max_idr - spent_idr), "state": state}
+    return {
+        "spent_idr": spent_idr,
+        "band_min_idr": band.min_idr,
+        "band_max_idr": band.max_idr,
+        "remaining_to_min_idr": max(0, band.min_idr - spent_idr),
+        "remaining_to_max_idr": max(0, band.max_idr - spent_idr),
+        "state": state,
+    }

@@ -1,28 +1,18 @@
 """Request/response schemas of the campaign API (also its OpenAPI document)."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from services.campaign.domain import WIB, to_wib
 from services.common.reference import PLATFORMS, provinces
+from services.common.wib import WibDateTime
 
 
 def _rupiah(**kw: Any) -> fields.Integer:
     """Strict: "150000" or 1.5 is refused, rupiah are whole numbers."""
     return fields.Integer(strict=True, required=True, **kw)
 
-
-class WibDateTime(fields.AwareDateTime):
-    """Read: an offset, or a naive time taken as WIB. Written back in WIB (+07:00)."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(default_timezone=WIB, **kw)
-
-    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kw: Any) -> Any:
-        return None if value is None else super()._serialize(to_wib(value), attr, obj, **kw)
 
 
 class _In(Schema):

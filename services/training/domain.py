@@ -1,4 +1,5 @@
 """Pure training rules: seats and waitlist, enrolment windows, completion, attendance CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -6,11 +7,11 @@ import io
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
-from zoneinfo import ZoneInfo
 
-WIB: Final = ZoneInfo("Asia/Jakarta")
+from services.common.wib import WIB, to_utc, to_wib  # noqa: F401 (re-exported)
+
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
 ENROLLED, WAITLISTED, ATTENDED, SEAT_CANCELLED = "enrolled", "waitlisted", "attended", "cancelled"
 ACTIVE_SEATS: Final = (ENROLLED, WAITLISTED)
@@ -25,41 +26,44 @@ class DomainError(Exception):
         self.field = field
 
 
-def to_utc(value: datetime) -> datetime:
-    """A time people typed in WIB (naive) or with an offset, as UTC."""
-    aware = value.replace(tzinfo=WIB) if value.tzinfo is None else value
-    return aware.astimezone(UTC)
-
-
-def to_wib(value: datetime) -> datetime:
-    """A stored UTC time as people read it (Asia/Jakarta)."""
-    return value.astimezone(WIB)
-
-
 def check_schedule(starts_at: datetime, deadline: datetime, now: datetime) -> None:
     """A new or moved session starts in the future; enrolment closes no later than the start."""
     if starts_at <= now:
-        raise DomainError("starts_in_past", "Waktu mulai harus di masa depan.",
-                          "The start time must be in the future.", "starts_at")
+        raise DomainError(
+            "starts_in_past",
+            "Waktu mulai harus di masa depan.",
+            "The start time must be in the future.",
+            "starts_at",
+        )
     if deadline > starts_at:
-        raise DomainError("deadline_after_start",
-                          "Batas pendaftaran tidak boleh setelah sesi dimulai.",
-                          "The enrolment deadline cannot be after the session starts.",
-                          "enrolment_deadline")
+        raise DomainError(
+            "deadline_after_start",
+            "Batas pendaftaran tidak boleh setelah sesi dimulai.",
+            "The enrolment deadline cannot be after the session starts.",
+            "enrolment_deadline",
+        )
 
 
-def check_enrolment_open(status: str, starts_at: datetime, deadline: datetime,
-                         now: datetime) -> None:
+def check_enrolment_open(
+    status: str, starts_at: datetime, deadline: datetime, now: datetime
+) -> None:
     """Refuse enrolment into a cancelled or past session, or after its deadline."""
     if status == CANCELLED:
-        raise DomainError("session_cancelled", "Sesi ini telah dibatalkan.",
-                          "This session has been cancelled.")
+        raise DomainError(
+            "session_cancelled", "Sesi ini telah dibatalkan.", "This session has been cancelled."
+        )
     if starts_at <= now:
-        raise DomainError("session_past", "Sesi ini sudah dimulai atau lewat.",
-                          "This session has already started or is over.")
+        raise DomainError(
+            "session_past",
+            "Sesi ini sudah dimulai atau lewat.",
+            "This session has already started or is over.",
+        )
     if now > deadline:
-        raise DomainError("enrolment_closed", "Pendaftaran sesi ini sudah ditutup.",
-                          "Enrolment for this session is closed.")
+        raise DomainError(
+            "enrolment_closed",
+            "Pendaftaran sesi ini sudah ditutup.",
+            "Enrolment for this session is closed.",
+        )
 
 
 def seat_for(capacity: int, enrolled: int) -> str:
@@ -73,16 +77,18 @@ def seats_left(capacity: int, enrolled: int) -> int:
 
 def to_promote(capacity: int, enrolled: int, waitlist: list[str]) -> list[str]:
     """The head of the waitlist (in arrival order) that now fits into free seats."""
-    return waitlist[:seats_left(capacity, enrolled)]
+    return waitlist[: seats_left(capacity, enrolled)]
 
 
 def check_capacity(new_capacity: int, enrolled: int) -> None:
     """Capacity may shrink only down to the seats already taken."""
     if new_capacity < enrolled:
-        raise DomainError("capacity_below_enrolled",
-                          f"Kapasitas tidak boleh kurang dari {enrolled} peserta terdaftar.",
-                          f"Capacity cannot be below the {enrolled} enrolled participants.",
-                          "capacity")
+        raise DomainError(
+            "capacity_below_enrolled",
+            f"Kapasitas tidak boleh kurang dari {enrolled} peserta terdaftar.",
+            f"Capacity cannot be below the {enrolled} enrolled participants.",
+            "capacity",
+        )
 
 
 def course_complete(module_keys: list[str], done: set[str]) -> bool:
@@ -109,8 +115,14 @@ def parse_attendance_csv(text: str) -> tuple[list[tuple[int, str]], list[RowErro
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None or [h.strip().lstrip("\ufeff").lower() for h in header] != ["umkm_id"]:
-        return [], [RowError(1, "csv_header_invalid", "Baris judul harus tepat 'umkm_id'.",
-                             "The header row must be exactly 'umkm_id'.")]
+        return [], [
+            RowError(
+                1,
+                "csv_header_invalid",
+                "Baris judul harus tepat 'umkm_id'.",
+                "The header row must be exactly 'umkm_id'.",
+            )
+        ]
     rows: list[tuple[int, str]] = []
     errors: list[RowError] = []
     for cells in reader:
@@ -118,17 +130,22 @@ def parse_attendance_csv(text: str) -> tuple[list[tuple[int, str]], list[RowErro
         if not cells or all(not c.strip() for c in cells):
             continue  # blank lines (e.g. a trailing newline) carry nothing
         if len(cells) != 1:
-            errors.append(RowError(line, "csv_row_malformed",
-                                   f"Baris berisi {len(cells)} kolom, harus 1.",
-                                   f"The row has {len(cells)} columns; expected 1."))
+            errors.append(
+                RowError(
+                    line,
+                    "csv_row_malformed",
+                    f"Baris berisi {len(cells)} kolom, harus 1.",
+                    f"The row has {len(cells)} columns; expected 1.",
+                )
+            )
             continue
         rows.append((line, cells[0].strip()))
     return rows, errors
 
 
-def check_attendance_rows(rows: list[tuple[int, str]], seats: dict[str, str],
-                          withdrawn: frozenset[str] = frozenset()
-                          ) -> tuple[list[str], list[RowError]]:
+def check_attendance_rows(
+    rows: list[tuple[int, str]], seats: dict[str, str], withdrawn: frozenset[str] = frozenset()
+) -> tuple[list[str], list[RowError]]:
     """Ids to record (seat holders) and per-row errors; `seats` maps umkm id -> state."""
     ids: list[str] = []
     errors: list[RowError] = []
@@ -136,19 +153,38 @@ def check_attendance_rows(rows: list[tuple[int, str]], seats: dict[str, str],
     for row, raw in rows:
         uid = _uuid(raw)
         if uid is None:
-            errors.append(RowError(row, "not_uuid", "Bukan UUID yang valid.",
-                                   f"Not a valid UUID: {raw[:40]!r}."))
+            errors.append(
+                RowError(
+                    row, "not_uuid", "Bukan UUID yang valid.", f"Not a valid UUID: {raw[:40]!r}."
+                )
+            )
         elif uid in seen:
-            errors.append(RowError(row, "duplicate_row", "UMKM ini sudah ada di baris lain.",
-                                   "This business appears on another row."))
+            errors.append(
+                RowError(
+                    row,
+                    "duplicate_row",
+                    "UMKM ini sudah ada di baris lain.",
+                    "This business appears on another row.",
+                )
+            )
         elif uid in withdrawn and seats.get(uid) != ATTENDED:
-            errors.append(RowError(row, "umkm_withdrawn",
-                                   "UMKM ini telah menarik pendaftarannya.",
-                                   "This business has withdrawn its registration."))
+            errors.append(
+                RowError(
+                    row,
+                    "umkm_withdrawn",
+                    "UMKM ini telah menarik pendaftarannya.",
+                    "This business has withdrawn its registration.",
+                )
+            )
         elif seats.get(uid) not in (ENROLLED, ATTENDED):
-            errors.append(RowError(row, "not_enrolled",
-                                   "UMKM ini tidak terdaftar (mendapat kursi) di sesi ini.",
-                                   "This business holds no seat in this session."))
+            errors.append(
+                RowError(
+                    row,
+                    "not_enrolled",
+                    "UMKM ini tidak terdaftar (mendapat kursi) di sesi ini.",
+                    "This business holds no seat in this session.",
+                )
+            )
         else:
             seen.add(uid)
             ids.append(uid)

@@ -1,27 +1,14 @@
 """Request/response schemas of the training API (also its OpenAPI document)."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from services.training.domain import WIB, to_utc, to_wib
+from services.common.wib import WibDateTime
 
 LEVELS = ("dasar", "menengah", "lanjutan")  # beginner, intermediate, advanced
 
-
-class WibDateTime(fields.AwareDateTime):
-    """Read: an offset, or a naive time taken as WIB; stored UTC. Written back in WIB."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(default_timezone=WIB, **kw)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> datetime:
-        return to_utc(super()._deserialize(value, attr, data, **kw))
-
-    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kw: Any) -> Any:
-        return None if value is None else super()._serialize(to_wib(value), attr, obj, **kw)
 
 
 class _In(Schema):
