@@ -18,6 +18,7 @@ from tests.e2e.stack import Stack, free_port
 
 DASHBOARDS = REPO_ROOT / "deploy" / "grafana" / "dashboards"
 ALERTS = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
+LOCAL_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.local.yml"
 GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m",
                 "${__range}": "5m", "$__range_s": "300"}
 PROMQL_WORDS = {"sum", "by", "rate", "irate", "increase", "max", "min", "avg", "count",
@@ -83,19 +84,7 @@ class Prometheus:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.copy(ALERTS, self.workdir / "alerts.yml")
-        s = self.stack
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": ["alerts.yml"],
-            "scrape_configs": [
-                {"job_name": "web", "static_configs": [
-                    {"targets": [f"127.0.0.1:{s.web_ports[n]}"], "labels": {"service_name": n}}
-                    for n in s.services]},
-                {"job_name": "worker", "static_configs": [
-                    {"targets": [f"127.0.0.1:{s.worker_ports[n]}"],
-                     "labels": {"service_name": n}} for n in s.services]},
-            ],
-        }
+        config = self.local_config()
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -111,6 +100,22 @@ class Prometheus:
                 time.sleep(0.2)
         raise RuntimeError("prometheus did not start: "
                            + (self.workdir / "prometheus.log").read_text()[-2000:])
+
+    def local_config(self) -> dict[str, Any]:
+        """deploy/prometheus/prometheus.local.yml itself, pointed at this stack's ports."""
+        from services.common.service_runtime import WEB_PORTS, WORKER_METRICS_PORTS
+
+        config = yaml.safe_load(LOCAL_CONFIG.read_text())
+        config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+        moved = {f"127.0.0.1:{WEB_PORTS[n]}": f"127.0.0.1:{self.stack.web_ports[n]}"
+                 for n in self.stack.services}
+        moved |= {f"127.0.0.1:{WORKER_METRICS_PORTS[n]}":
+                  f"127.0.0.1:{self.stack.worker_ports[n]}" for n in self.stack.services}
+        moved["127.0.0.1:9090"] = f"127.0.0.1:{self.port}"
+        for job in config["scrape_configs"]:
+            for sc in job.get("static_configs", []):
+                sc["targets"] = [moved[t] for t in sc["targets"] if t in moved]
+        return config
 
     def query(self, expr: str) -> dict[str, Any]:
         r = httpx.get(self.url + "/api/v1/query", params={"query": expr}, timeout=10)
