@@ -15,6 +15,9 @@ from marshmallow import Schema, ValidationError
 
 SPEC_VERSION = "1.0"
 DATA_CONTENT_TYPE = "application/json"
+# Why a consumer dead-letters an event (the parse reasons, then a handler that raised).
+DEAD_LETTER_REASONS = ("not_json", "bad_envelope", "unknown_type", "schema_invalid",
+                       "handler_error")
 ENVELOPE_FIELDS = ("specversion", "id", "source", "type", "time", "datacontenttype", "data")
 
 

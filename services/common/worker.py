@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
 from services.common.consumer import Consumer, ConsumerRunner
+from services.common.events import DEAD_LETTER_REASONS
 from services.common.kafka_clients import make_consumer, make_producer
 from services.common.observability import setup_logging, worker_metrics
 from services.common.outbox import KafkaPublisher, OutboxRelay
@@ -73,10 +74,6 @@ class Worker:
             pass
         self.stop()
         log.info("worker stopped")
-
-
-DEAD_LETTER_REASONS = ("not_json", "bad_envelope", "unknown_type", "schema_invalid",
-                       "handler_error")
 
 
 def _zero_series(service: str, consumers: list[str], relay: bool) -> None:

@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
+from services.common.events import DEAD_LETTER_REASONS
 from services.common.reference import SCALES, provinces
 from services.metrics import store
 from services.metrics.domain import CATALOG, national_actuals, national_targets
@@ -38,6 +39,11 @@ class AggregateCollector(Collector):
         for p in sorted(provinces()):  # always present, so "no UMKM yet" reads as 0, not absent
             for s in SCALES:
                 rows.setdefault(("bbi_umkm_registered", (("province", p), ("scale", s))), 0)
+        for m, (_kind, _doc, label_names) in CATALOG.items():
+            if not label_names:  # unlabelled series read 0 before their first event
+                rows.setdefault((m, ()), 0)
+        for reason in DEAD_LETTER_REASONS:  # an alert on increase() needs the 0 first
+            rows.setdefault(("bbi_metrics_events_deadlettered_total", (("reason", reason),)), 0)
         for (m, items), v in sorted(rows.items()):
             labels = dict(items)
             families[m].add_metric([labels.get(n, "") for n in CATALOG[m][2]], v)
