@@ -2,6 +2,7 @@
 
 gthread workers, never gevent: DESIGN §8 (a Kafka client's threads and monkeypatching do
 not mix; web processes hold no Kafka client, but the image's worker entry points do)."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Shared parsing for the deployment checks: env var names the code reads, metric names it
 exports, PromQL identifiers, and the external tools (promtool, kubectl)."""
+
 from __future__ import annotations
 
 import ast
@@ -49,7 +50,8 @@ def load_yaml(path: Path) -> object:
 # --- environment variable names the code reads -----------------------------------------------
 _ENV_CALL = re.compile(
     r"""(?:environ\.get|getenv|_env_int|_env|environ\.setdefault)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
-    r"""|environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\]""")
+    r"""|environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\]"""
+)
 
 
 @cache
@@ -62,7 +64,9 @@ def env_names_read_by_code() -> frozenset[str]:
         for a, b in _ENV_CALL.findall(f.read_text(encoding="utf-8")):
             names.add(a or b)
     config_src = (REPO / "services" / "common" / "config.py").read_text()
-    assert 'prefix + "DATABASE_URL"' in config_src, "config.py no longer reads <SERVICE>_DATABASE_URL"
+    assert 'prefix + "DATABASE_URL"' in config_src, (
+        "config.py no longer reads <SERVICE>_DATABASE_URL"
+    )
     names |= {f"{s.upper()}_DATABASE_URL" for s in SERVICES}
     return frozenset(names)
 
@@ -79,9 +83,13 @@ def instrumented_metric_names() -> frozenset[str]:
     tree = ast.parse((REPO / "services" / "common" / "observability.py").read_text())
     names = set()
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id in ("Counter", "Gauge", "Histogram", "Summary")
-                and node.args and isinstance(node.args[0], ast.Constant)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("Counter", "Gauge", "Histogram", "Summary")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             names.add(node.args[0].value)
     return frozenset(names)
 
@@ -117,24 +125,42 @@ def recorded_names() -> frozenset[str]:
 
 
 # --- PromQL ----------------------------------------------------------------------------------
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-             "and", "or", "unless", "atan2", "inf", "nan", "start", "end"}
+_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "inf",
+    "nan",
+    "start",
+    "end",
+}
 
 
 def promql_metric_names(expr: str) -> set[str]:
     """Metric names an expression selects (identifiers that are not functions, keywords,
     label names, strings, durations or Grafana variables)."""
     s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)  # strings
-    s = re.sub(r"\{[^{}]*\}", "", s)                                          # matchers
-    s = re.sub(r"\[[^\]]*\]", "", s)                                          # ranges
+    s = re.sub(r"\{[^{}]*\}", "", s)  # matchers
+    s = re.sub(r"\[[^\]]*\]", "", s)  # ranges
     s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
-    s = re.sub(r"\$\{?[A-Za-z_][A-Za-z0-9_:]*\}?", "1", s)                     # $var, ${var}
+    s = re.sub(r"\$\{?[A-Za-z_][A-Za-z0-9_:]*\}?", "1", s)  # $var, ${var}
     names = set()
     for m in re.finditer(r"(?<![A-Za-z0-9_.:])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?", s):
         word, call = m.group(1), m.group(2)
         if call or word.lower() in _KEYWORDS:
             continue
-        if re.fullmatch(r"\d+[smhdwy]", word):  # cannot match (starts with a letter), kept for clarity
+        if re.fullmatch(
+            r"\d+[smhdwy]", word
+        ):  # cannot match (starts with a letter), kept for clarity
             continue
         names.add(word)
     return names

@@ -1,5 +1,6 @@
 """docker-compose.yml: valid against the Compose specification, starts in dependency order, and
 runs exactly what the local run (Procfile) runs with env var names the code actually reads."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,10 @@ def test_infrastructure_images() -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_web_and_worker_per_service(service: str) -> None:
     web, worker = SVC[f"{service}-web"], SVC[f"{service}-worker"]
-    web_port, metrics_port = (service_runtime.WEB_PORTS[service],
-                              service_runtime.WORKER_METRICS_PORTS[service])
+    web_port, metrics_port = (
+        service_runtime.WEB_PORTS[service],
+        service_runtime.WORKER_METRICS_PORTS[service],
+    )
     assert _cmd(web["command"]) == ["deploy/bin/web", service]
     assert web["environment"]["PORT"] == str(web_port)
     assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"]
@@ -81,7 +84,9 @@ def test_init_job_creates_topics_and_migrates_after_infrastructure() -> None:
     assert "bbi topics ensure" in cmd and "bbi db upgrade" in cmd
     assert init["restart"] == "no"
     assert {k: v["condition"] for k, v in init["depends_on"].items()} == {
-        "postgres": "service_healthy", "kafka": "service_healthy"}
+        "postgres": "service_healthy",
+        "kafka": "service_healthy",
+    }
 
 
 def test_every_long_running_service_has_a_healthcheck_and_named_volumes() -> None:
@@ -106,8 +111,12 @@ def test_monitoring_is_provisioned_from_deploy() -> None:
     assert graf["depends_on"]["prometheus"]["condition"] == "service_healthy"
     # The scrape targets are these compose services.
     scrape = load_yaml(DEPLOY / "prometheus/prometheus.yml")
-    hosts = {t.split(":")[0] for j in scrape["scrape_configs"] for sc in j["static_configs"]
-             for t in sc["targets"]} - {"localhost"}
+    hosts = {
+        t.split(":")[0]
+        for j in scrape["scrape_configs"]
+        for sc in j["static_configs"]
+        for t in sc["targets"]
+    } - {"localhost"}
     assert hosts <= set(SVC)
 
 

@@ -1,5 +1,6 @@
 """Grafana: provisioning files are well-formed and every dashboard query only uses metric names
 that the code exports (observability.py) or that services/metrics/METRICS.md documents."""
+
 from __future__ import annotations
 
 import json
@@ -30,17 +31,22 @@ def test_dashboard_queries_use_known_metrics(path: Path) -> None:
     dash = json.loads(path.read_text())
     known = known_series()
     exprs = [(p["title"], t["expr"]) for p in _panels(dash) for t in p.get("targets", [])]
-    exprs += [(f"variable {v['name']}", v["definition"])
-              for v in dash["templating"]["list"] if v["type"] == "query"]
+    exprs += [
+        (f"variable {v['name']}", v["definition"])
+        for v in dash["templating"]["list"]
+        if v["type"] == "query"
+    ]
     assert exprs, "no queries"
     for title, expr in exprs:
         if expr.startswith("label_values("):
-            expr = expr[len("label_values("):].split(",")[0]
+            expr = expr[len("label_values(") :].split(",")[0]
         names = promql_metric_names(expr)
         assert names, f"{path.name} / {title}: no metric in {expr!r}"
         unknown = names - known
-        assert not unknown, (f"{path.name} / {title}: {unknown} neither in observability.py "
-                             f"nor in {METRICS_MD.relative_to(DEPLOY.parent)}")
+        assert not unknown, (
+            f"{path.name} / {title}: {unknown} neither in observability.py "
+            f"nor in {METRICS_MD.relative_to(DEPLOY.parent)}"
+        )
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -65,15 +71,22 @@ def test_provisioning_points_at_the_dashboards() -> None:
     prov = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/bbi.yaml").read_text())
     ds = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yaml").read_text())
     assert prov["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
-    assert ds["datasources"][0]["type"] == "prometheus" and ds["datasources"][0]["uid"] == "prometheus"
+    assert (
+        ds["datasources"][0]["type"] == "prometheus" and ds["datasources"][0]["uid"] == "prometheus"
+    )
 
 
 def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     """promtool parses every panel expression (Grafana variables replaced by sample values)."""
     from tests.deploy.deploy_helpers import run, tool
 
-    subst = {"$__rate_interval": "5m", "$__interval": "1m", "${datasource}": "prometheus",
-             "$province": "31", "$service": "registration"}
+    subst = {
+        "$__rate_interval": "5m",
+        "$__interval": "1m",
+        "${datasource}": "prometheus",
+        "$province": "31",
+        "$service": "registration",
+    }
     rules = []
     for path in DASHBOARDS:
         for p in _panels(json.loads(path.read_text())):

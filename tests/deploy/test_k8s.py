@@ -1,6 +1,7 @@
 """Kubernetes manifests: every overlay renders, core resources validate against the Kubernetes
 schemas, and the rendered objects keep the promises of DESIGN.md (non-root, probes, one relay
 per service, least-privilege network, Strimzi durability) and match compose/Prometheus/Grafana."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,10 @@ def test_every_service_has_its_objects(target: str) -> None:
     for s in SERVICES:
         assert {f"{s}-web", f"{s}-worker"} <= set(deps)
         assert svcs[f"{s}-web"]["spec"]["ports"][0]["port"] == service_runtime.WEB_PORTS[s]
-        assert (svcs[f"{s}-worker-metrics"]["spec"]["ports"][0]["port"]
-                == service_runtime.WORKER_METRICS_PORTS[s])
+        assert (
+            svcs[f"{s}-worker-metrics"]["spec"]["ports"][0]["port"]
+            == service_runtime.WORKER_METRICS_PORTS[s]
+        )
         assert hpas[f"{s}-web"]["spec"]["scaleTargetRef"]["name"] == f"{s}-web"
         assert f"{s}-web" in pdbs and {f"{s}-web", f"{s}-worker"} <= set(nps)
     assert "bbi-migrate" in objs(target, "Job")
@@ -116,8 +119,10 @@ def test_one_relay_per_service(target: str) -> None:
         assert c["args"] == ["python", "-m", f"services.{s}.worker"]
         env = {e["name"]: e["value"] for e in c["env"]}
         assert env["WORKER_METRICS_PORT"] == str(service_runtime.WORKER_METRICS_PORTS[s])
-    assert not any(h["spec"]["scaleTargetRef"]["name"].endswith("-worker")
-                   for h in objs(target, "HorizontalPodAutoscaler").values())
+    assert not any(
+        h["spec"]["scaleTargetRef"]["name"].endswith("-worker")
+        for h in objs(target, "HorizontalPodAutoscaler").values()
+    )
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -130,8 +135,11 @@ def test_only_workers_may_reach_kafka(target: str) -> None:
     kafka_egress = nps["kafka-egress"]["spec"]
     assert kafka_egress["podSelector"]["matchLabels"] == {"bbi.go.id/kafka-client": "true"}
     for s in SERVICES:  # web: reachable from the ingress controller and Prometheus only
-        sources = [f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-                   for rule in nps[f"{s}-web"]["spec"]["ingress"] for f in rule["from"]]
+        sources = [
+            f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in nps[f"{s}-web"]["spec"]["ingress"]
+            for f in rule["from"]
+        ]
         assert sorted(sources) == ["ingress-nginx", "monitoring"]
 
 
@@ -160,22 +168,39 @@ def test_ingress_routes_public_paths_to_their_service() -> None:
     rule = ing["spec"]["rules"][0]
     assert rule["host"] in ing["spec"]["tls"][0]["hosts"]
     routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
-    expected = {"/v1/umkm": "registration-web", "/v1/partner": "registration-web",
-                "/v1/reference": "registration-web", "/v1/courses": "training-web",
-                "/v1/sessions": "training-web", "/v1/campaigns": "campaign-web",
-                "/v1/summary": "metrics-web", "/v1/provinces": "metrics-web"}
+    expected = {
+        "/v1/umkm": "registration-web",
+        "/v1/partner": "registration-web",
+        "/v1/reference": "registration-web",
+        "/v1/courses": "training-web",
+        "/v1/sessions": "training-web",
+        "/v1/campaigns": "campaign-web",
+        "/v1/summary": "metrics-web",
+        "/v1/provinces": "metrics-web",
+    }
     assert expected.items() <= routes.items()
     assert not any(p in routes for p in ("/metrics", "/healthz", "/readyz", "/"))
 
 
 def _app_routes(service: str) -> set[str]:
-    code = (f"from services.{service}.app import create_app\n"
-            "import json; app = create_app()\n"
-            "print(json.dumps(sorted({r.rule for r in app.url_map.iter_rules()})))")
-    env = {"PYTHONPATH": str(DEPLOY.parent), "PATH": "/usr/bin:/bin",
-           f"{service.upper()}_DATABASE_URL": "sqlite://"}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=DEPLOY.parent, timeout=60)
+    code = (
+        f"from services.{service}.app import create_app\n"
+        "import json; app = create_app()\n"
+        "print(json.dumps(sorted({r.rule for r in app.url_map.iter_rules()})))"
+    )
+    env = {
+        "PYTHONPATH": str(DEPLOY.parent),
+        "PATH": "/usr/bin:/bin",
+        f"{service.upper()}_DATABASE_URL": "sqlite://",
+    }
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=DEPLOY.parent,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return set(json.loads(res.stdout.strip().splitlines()[-1]))
 
@@ -185,10 +210,16 @@ def test_every_public_route_of_an_existing_app_is_routed_by_the_ingress(service:
     if service not in service_runtime.available():
         pytest.skip(f"services/{service}/app.py not written yet")
     rule = objs("base", "Ingress")["bbi"]["spec"]["rules"][0]
-    mine = [p["path"] for p in rule["http"]["paths"]
-            if p["backend"]["service"]["name"] == f"{service}-web"]
-    others = [p["path"] for p in rule["http"]["paths"]
-              if p["backend"]["service"]["name"] != f"{service}-web"]
+    mine = [
+        p["path"]
+        for p in rule["http"]["paths"]
+        if p["backend"]["service"]["name"] == f"{service}-web"
+    ]
+    others = [
+        p["path"]
+        for p in rule["http"]["paths"]
+        if p["backend"]["service"]["name"] != f"{service}-web"
+    ]
     for route in _app_routes(service):
         if not route.startswith("/v1/"):
             continue
@@ -225,16 +256,21 @@ def test_strimzi_cluster_and_topics(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_monitoring_is_the_same_as_compose(overlay: str) -> None:
-    """PrometheusRule = alerts.yml; dashboards ConfigMap = deploy/grafana/dashboards, byte for byte."""
+    """PrometheusRule = alerts.yml; dashboards ConfigMap = deploy/grafana/dashboards (bytes)."""
     target = f"overlays/{overlay}"
     rule = objs(target, "PrometheusRule")["bbi-alerts"]
-    assert rule["spec"]["groups"] == yaml.safe_load((DEPLOY / "prometheus/alerts.yml").read_text())["groups"]
+    assert (
+        rule["spec"]["groups"]
+        == yaml.safe_load((DEPLOY / "prometheus/alerts.yml").read_text())["groups"]
+    )
     cm = objs(target, "ConfigMap")["bbi-grafana-dashboards"]
     files = {p.name: p.read_text() for p in (DEPLOY / "grafana/dashboards").glob("*.json")}
     assert cm["data"] == files
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
-    jobs = {m["spec"]["selector"]["matchLabels"]["bbi.go.id/job"]
-            for m in objs(target, "ServiceMonitor").values()}
+    jobs = {
+        m["spec"]["selector"]["matchLabels"]["bbi.go.id/job"]
+        for m in objs(target, "ServiceMonitor").values()
+    }
     scrape = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
     assert jobs == {j["job_name"] for j in scrape["scrape_configs"]} - {"prometheus"}
     for m in objs(target, "ServiceMonitor").values():

@@ -1,4 +1,5 @@
 """The web start script, the gunicorn settings and the image definition."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,9 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_gunicorn_reads_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    conf = _load_gunicorn_conf({"PORT": "8003", "GUNICORN_WORKERS": "5",
-                                "GUNICORN_THREADS": "8"}, monkeypatch)
+    conf = _load_gunicorn_conf(
+        {"PORT": "8003", "GUNICORN_WORKERS": "5", "GUNICORN_THREADS": "8"}, monkeypatch
+    )
     assert conf["bind"] == "0.0.0.0:8003"
     assert (conf["workers"], conf["threads"]) == (5, 8)
 
@@ -58,9 +60,11 @@ def _fake_root(tmp_path: Path) -> Path:
     shutil.copy(DEPLOY / "gunicorn.conf.py", root / "deploy/gunicorn.conf.py")
     fake = root / ".venv/bin/gunicorn"
     fake.parent.mkdir(parents=True)
-    fake.write_text('#!/usr/bin/env bash\necho "cwd=$PWD"\necho "PORT=$PORT"\n'
-                    'echo "DIR=$PROMETHEUS_MULTIPROC_DIR"\necho "FILES=$(ls -A "$PROMETHEUS_MULTIPROC_DIR")"\n'
-                    'printf "ARG=%s\\n" "$@"\n')
+    fake.write_text(
+        '#!/usr/bin/env bash\necho "cwd=$PWD"\necho "PORT=$PORT"\n'
+        'echo "DIR=$PROMETHEUS_MULTIPROC_DIR"\necho "FILES=$(ls -A "$PROMETHEUS_MULTIPROC_DIR")"\n'
+        'printf "ARG=%s\\n" "$@"\n'
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     return root
 
@@ -71,13 +75,22 @@ def test_web_script_wipes_multiproc_dir_and_execs_gunicorn(tmp_path: Path) -> No
     mp.mkdir()
     (mp / "counter_123.db").write_text("stale")
     env = {**os.environ, "PORT": "8002", "PROMETHEUS_MULTIPROC_DIR": str(mp)}
-    out = subprocess.run([str(root / "deploy/bin/web"), "training"], env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [str(root / "deploy/bin/web"), "training"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "PORT=8002" in out and f"DIR={mp}" in out
     assert "FILES=\n" in out  # wiped, and the directory itself kept (k8s emptyDir mount)
     assert mp.is_dir()
     args = re.findall(r"ARG=(.*)", out)
-    assert args == ["-c", str(root / "deploy/gunicorn.conf.py"), "services.training.app:create_app()"]
+    assert args == [
+        "-c",
+        str(root / "deploy/gunicorn.conf.py"),
+        "services.training.app:create_app()",
+    ]
 
 
 @pytest.mark.parametrize("service", service_runtime.SERVICES)
@@ -85,14 +98,16 @@ def test_web_script_default_port_per_service(tmp_path: Path, service: str) -> No
     root = _fake_root(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PORT", "PROMETHEUS_MULTIPROC_DIR")}
     env["TMPDIR"] = str(tmp_path)
-    out = subprocess.run([str(root / "deploy/bin/web"), service], env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [str(root / "deploy/bin/web"), service], env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert f"PORT={service_runtime.WEB_PORTS[service]}" in out
 
 
 def test_web_script_refuses_unknown_service(tmp_path: Path) -> None:
-    res = subprocess.run([str(_fake_root(tmp_path) / "deploy/bin/web"), "nope"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [str(_fake_root(tmp_path) / "deploy/bin/web"), "nope"], capture_output=True, text=True
+    )
     assert res.returncode != 0 and "unknown service" in res.stderr
 
 
@@ -102,7 +117,7 @@ def test_dockerfile_shape() -> None:
     assert froms == [("python:3.11-slim", "builder"), ("python:3.11-slim", "runtime")]
     assert "pip wheel" in text  # the builder stage builds wheels
     assert re.search(r"^USER 10001(:10001)?$", text, re.M)
-    assert re.search(r'^CMD \[.*deploy/bin/web', text, re.M)
+    assert re.search(r"^CMD \[.*deploy/bin/web", text, re.M)
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".git" in ignored and ".venv" in ignored and "var" in ignored
 
@@ -121,14 +136,24 @@ def test_web_serves_health_and_metrics_under_gunicorn(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp = tmp_path / "mp"
-    env = {**os.environ, "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(mp),
-           f"{service.upper()}_DATABASE_URL": f"sqlite:///{tmp_path}/{service}.db",
-           "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "2"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(mp),
+        f"{service.upper()}_DATABASE_URL": f"sqlite:///{tmp_path}/{service}.db",
+        "GUNICORN_WORKERS": "2",
+        "GUNICORN_THREADS": "2",
+    }
     from services.common.migrations import upgrade
 
     upgrade(service, env[f"{service.upper()}_DATABASE_URL"])
-    proc = subprocess.Popen([str(DEPLOY / "bin/web"), service], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(DEPLOY / "bin/web"), service],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -138,7 +163,9 @@ def test_web_serves_health_and_metrics_under_gunicorn(tmp_path: Path) -> None:
                     break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f"web did not become ready: {proc.stderr.read().decode()[-2000:] if proc.poll() is not None else 'timeout'}")
+                    died = proc.poll() is not None
+                    why = proc.stderr.read().decode()[-2000:] if died else "timeout"
+                    pytest.fail(f"web did not become ready: {why}")
                 time.sleep(0.3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             body = r.read().decode()

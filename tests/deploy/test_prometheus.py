@@ -1,5 +1,6 @@
 """Prometheus configuration: promtool accepts it, every alert fires in its unit test (and stays
 silent when healthy), every process is scraped, and rules select only metrics the code exports."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,10 +11,10 @@ from tests.deploy.deploy_helpers import DEPLOY, known_series, promql_metric_name
 
 PROM = DEPLOY / "prometheus"
 REQUIRED_ALERTS = {
-    "BbiConsumerLagHigh",       # consumer lag above a threshold for 5 minutes
-    "BbiEventDeadLettered",     # any dead-lettered event
-    "BbiHttp5xxRatioHigh",      # 5xx ratio above 1%
-    "BbiEventFreshnessStale",   # freshness older than N minutes while producers are active
+    "BbiConsumerLagHigh",  # consumer lag above a threshold for 5 minutes
+    "BbiEventDeadLettered",  # any dead-lettered event
+    "BbiHttp5xxRatioHigh",  # 5xx ratio above 1%
+    "BbiEventFreshnessStale",  # freshness older than N minutes while producers are active
     "BbiOutboxBacklogGrowing",  # outbox backlog growing
     "BbiOnboardingBehindTarget",  # onboarding pace behind the yearly target
 }
@@ -70,13 +71,20 @@ def test_rules_select_only_exported_metrics() -> None:
         assert not unknown, f"{rule.get('alert') or rule.get('record')}: unknown metrics {unknown}"
 
 
-@pytest.mark.parametrize("config,host", [("prometheus.yml", None), ("prometheus.local.yml", "127.0.0.1")])
+@pytest.mark.parametrize(
+    "config,host", [("prometheus.yml", None), ("prometheus.local.yml", "127.0.0.1")]
+)
 def test_every_web_and_worker_port_is_scraped(config: str, host: str | None) -> None:
     doc = yaml.safe_load((PROM / config).read_text())
-    jobs = {j["job_name"]: [t for sc in j["static_configs"] for t in sc["targets"]]
-            for j in doc["scrape_configs"]}
+    jobs = {
+        j["job_name"]: [t for sc in j["static_configs"] for t in sc["targets"]]
+        for j in doc["scrape_configs"]
+    }
     for svc in service_runtime.SERVICES:
-        web_port, worker_port = service_runtime.WEB_PORTS[svc], service_runtime.WORKER_METRICS_PORTS[svc]
+        web_port, worker_port = (
+            service_runtime.WEB_PORTS[svc],
+            service_runtime.WORKER_METRICS_PORTS[svc],
+        )
         assert f"{host or svc + '-web'}:{web_port}" in jobs["bbi-web"]
         assert f"{host or svc + '-worker'}:{worker_port}" in jobs["bbi-worker"]
     assert doc["rule_files"] == ["alerts.yml"]
