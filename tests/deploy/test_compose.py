@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -154,3 +155,51 @@ def test_compose_runs_what_the_procfile_runs(service: str) -> None:
         assert argv == _cmd(svc["command"]), kind
         for key, value in env.items():
             assert svc["environment"][key] == value, (kind, key)
+
+
+@pytest.mark.postgres
+def test_postgres_init_script_creates_one_database_and_role_per_service() -> None:
+    """Run deploy/postgres/init-databases.sh the way the postgres image does, on a throwaway
+    cluster, then log in as each service's role to its own database."""
+    import os
+    import socket
+    import subprocess
+
+    import sqlalchemy as sa
+
+    from services.common import local_postgres
+    from services.common.testing_infra import on_ci
+
+    try:
+        bin_dir = local_postgres.find_bin_dir()
+    except Exception as exc:  # noqa: BLE001 - any reason PostgreSQL is missing
+        if on_ci():
+            pytest.fail(f"PostgreSQL is required on CI: {exc}")
+        pytest.skip(f"PostgreSQL not installed: {exc}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    import shutil
+    import tempfile
+
+    # The server runs as the postgres user: its data dir must not sit under pytest's tmp_path.
+    data_dir = Path(tempfile.mkdtemp(prefix="bbi-pginit-", dir="/var/tmp"))
+    data_dir.chmod(0o755)
+    local_postgres.start(port, data_dir)
+    try:
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PGHOST": "127.0.0.1",
+               "PGPORT": str(port), "POSTGRES_USER": local_postgres.SUPERUSER,
+               "POSTGRES_DB": "postgres", "BBI_DB_PASSWORD_TRAINING": "s3cret"}
+        res = subprocess.run(["bash", str(DEPLOY / "postgres/init-databases.sh")], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        for service in SERVICES:
+            password = "s3cret" if service == "training" else f"{service}-local"
+            url = f"postgresql+psycopg://{service}:{password}@127.0.0.1:{port}/{service}"
+            engine = sa.create_engine(url)
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("select current_database()")).scalar() == service
+            engine.dispose()
+    finally:
+        local_postgres.stop(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
