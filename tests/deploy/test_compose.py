@@ -187,11 +187,22 @@ def test_postgres_init_script_creates_one_database_and_role_per_service() -> Non
     data_dir.chmod(0o755)
     local_postgres.start(port, data_dir)
     try:
-        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PGHOST": "127.0.0.1",
-               "PGPORT": str(port), "POSTGRES_USER": local_postgres.SUPERUSER,
-               "POSTGRES_DB": "postgres", "BBI_DB_PASSWORD_TRAINING": "s3cret"}
-        res = subprocess.run(["bash", str(DEPLOY / "postgres/init-databases.sh")], env=env,
-                             capture_output=True, text=True, timeout=60)
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(port),
+            "POSTGRES_USER": local_postgres.SUPERUSER,
+            "POSTGRES_DB": "postgres",
+            "BBI_DB_PASSWORD_TRAINING": "s3cret",
+        }
+        res = subprocess.run(
+            ["bash", str(DEPLOY / "postgres/init-databases.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert res.returncode == 0, res.stderr
         for service in SERVICES:
             password = "s3cret" if service == "training" else f"{service}-local"
