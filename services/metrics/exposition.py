@@ -72,7 +72,19 @@ def _targets(values: list[tuple[str, dict[str, str], int]]) -> Iterator[Metric]:
     )
     for metric, v in sorted(actuals_from(values).items()):
         actual.add_metric([metric], v)
+    final = GaugeMetricFamily(
+        "bbi_national_target_final",
+        "The last target of each metric (its latest year), which stands after that year",
+        labels=["metric", "year"],
+    )
+    latest: dict[str, object] = {}
+    for t in national_targets():
+        if t.metric not in latest or t.year > latest[t.metric].year:  # type: ignore[attr-defined]
+            latest[t.metric] = t
+    for t in latest.values():
+        final.add_metric([t.metric, str(t.year)], t.value)  # type: ignore[attr-defined]
     yield target
+    yield final
     yield actual
 
 
