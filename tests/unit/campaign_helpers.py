@@ -1,7 +1,6 @@
 """Helpers shared by the campaign tests: app, tokens, registered businesses, payloads."""
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,11 +9,10 @@ from sqlalchemy.engine import Engine
 
 from services.campaign import consumer
 from services.campaign.app import create_app
-from services.common import contracts
 from services.common.auth import issue_token
 from services.common.config import Settings
-from services.common.events import Event, make_event
 from services.common.web import get_engine
+from tests.event_factories import registered, withdrawn  # noqa: F401 (re-exported)
 
 
 def nip(i: int) -> str:
@@ -32,17 +30,6 @@ def auth(settings: Settings, role: str = "official", sub: str | None = None,
     return {"Authorization": f"Bearer {token}"}
 
 
-def registered(uid: str | None = None, province: str = "32") -> Event:
-    return make_event(contracts.UMKM_REGISTERED, "registration", {
-        "umkm_id": uid or str(uuid.uuid4()), "province_code": province, "regency_code": None,
-        "scale": "mikro", "kbli_section": "C", "kbli_code": "10792",
-        "platforms_declared": ["tokopedia"], "qris": True, "channel": "public",
-        "partner_code": None, "registered_at": datetime.now(UTC)})
-
-
-def withdrawn(uid: str) -> Event:
-    return make_event(contracts.UMKM_WITHDRAWN, "registration",
-                      {"umkm_id": uid, "withdrawn_at": datetime.now(UTC)})
 
 
 def add_business(engine: Engine, province: str = "32") -> str:

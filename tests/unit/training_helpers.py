@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,32 +10,20 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
-from services.common import contracts
 from services.common.auth import issue_token
 from services.common.config import Settings
-from services.common.events import Event, make_event
 from services.common.outbox import outbox_table
 from services.common.web import get_engine
 from services.training import consumer
 from services.training.app import create_app
 from services.training.store import metadata, sessions
+from tests.event_factories import registered, withdrawn  # noqa: F401 (re-exported)
 
 
 def auth(settings: Settings, role: str = "operator", sub: str = "op-1") -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(settings, sub, role)}"}
 
 
-def registered(uid: str | None = None, province: str = "32") -> Event:
-    return make_event(contracts.UMKM_REGISTERED, "registration", {
-        "umkm_id": uid or str(uuid.uuid4()), "province_code": province, "regency_code": None,
-        "scale": "mikro", "kbli_section": "C", "kbli_code": "10792",
-        "platforms_declared": ["tokopedia"], "qris": True, "channel": "public",
-        "partner_code": None, "registered_at": datetime.now(UTC)})
-
-
-def withdrawn(uid: str) -> Event:
-    return make_event(contracts.UMKM_WITHDRAWN, "registration",
-                      {"umkm_id": uid, "withdrawn_at": datetime.now(UTC)})
 
 
 def add_business(engine: Engine, province: str = "32") -> str:
