@@ -6,7 +6,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-
 from bench.common import Row, median_of
 from services.common import contracts, local_kafka
 from services.common.config import Settings
@@ -14,7 +13,6 @@ from services.common.db import make_engine, new_metadata, utcnow
 from services.common.events import make_event
 from services.common.kafka_clients import make_producer
 from services.common.outbox import KafkaPublisher, OutboxRelay
-
 
 DEFAULT_N = 50_000
 
