@@ -69,6 +69,9 @@ class Consumer:
     # Optional fast path: apply many events at once (e.g. aggregates). Must be all-or-nothing;
     # on any error the runner falls back to one event at a time to isolate the poison.
     batch_handler: Callable[[Connection, list[Event]], None] | None = None
+    # A BatchApplier subclass when a consumer needs more in the batch transaction (metrics
+    # counts its dead letters and guards its offsets there).
+    applier_class: Any = None
     service: str = ""
     stats: dict[str, int] = field(default_factory=lambda: {"applied": 0, "deadlettered": 0,
                                                            "duplicates": 0})
@@ -209,7 +212,7 @@ class ConsumerRunner:
                  kafka_factory: Callable[[], Any], producer_factory: Callable[[], Any],
                  topic_prefix: str = "") -> None:
         self.prefix = topic_prefix
-        self.applier = BatchApplier(engine, md, consumer)
+        self.applier = (consumer.applier_class or BatchApplier)(engine, md, consumer)
         self.c = consumer
         self._kafka_factory, self._producer_factory = kafka_factory, producer_factory
         self.kafka: Any = None

@@ -53,6 +53,7 @@ def consumers() -> list[Consumer]:
             topics=TOPICS,
             handlers={t: _single for t in CONSUMED_TYPES},
             batch_handler=apply_batch,
+            applier_class=MetricsApplier,
         )
     ]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -19,7 +18,7 @@ from services.common.service_runtime import WORKER_METRICS_PORTS
 from services.common.worker import Worker
 from services.metrics import store
 from services.metrics.config import lag_interval_seconds, load_settings
-from services.metrics.consumer import CONSUMER_NAME, TOPICS, MetricsApplier, consumers
+from services.metrics.consumer import CONSUMER_NAME, TOPICS, consumers
 from services.metrics.store import metadata
 
 log = logging.getLogger(__name__)
@@ -29,10 +28,7 @@ class MetricsWorker(Worker):
     """Worker whose runners use MetricsApplier, plus the lag reporter thread."""
 
     def start(self) -> None:
-        for c in self.consumers:
-            runner = make_runner(self.settings, self.engine, c)
-            self.runners.append(runner)
-            self._spawn(f"consumer-{c.name}", partial(runner.run_forever, self._stop.is_set))
+        super().start()
         self._spawn("lag-reporter", self._report_lag_forever)
 
     def _report_lag_forever(self) -> None:
@@ -52,7 +48,7 @@ class MetricsWorker(Worker):
 
 
 def make_runner(s: Settings, engine: Engine, c: Consumer) -> ConsumerRunner:
-    """A ConsumerRunner whose applier is MetricsApplier (dead-letter counts, offset guard)."""
+    """The ConsumerRunner the worker runs (its applier is the consumer's MetricsApplier)."""
     c.service = c.service or s.service
     runner = ConsumerRunner(
         engine,
@@ -62,7 +58,6 @@ def make_runner(s: Settings, engine: Engine, c: Consumer) -> ConsumerRunner:
         producer_factory=lambda: make_producer(s),
         topic_prefix=s.topic_prefix,
     )
-    runner.applier = MetricsApplier(engine, metadata, c)
     return runner
 
 

@@ -8,16 +8,15 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.common.errors import ApiError
+from services.common.wib import to_wib
 from services.registration.store import platforms_of, umkm, umkm_platforms
 from services.registration.views import view
 
-WIB = ZoneInfo("Asia/Jakarta")
 CSV_COLUMNS = ("id", "status", "curation", "scale", "channel", "partner_code",
                "province_code", "regency_code", "kbli_code", "kbli_section",
                "platforms_declared", "platforms", "qris", "business_name", "nib",
@@ -79,7 +78,7 @@ def _cell(key: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.astimezone(WIB).isoformat()  # people read exports: WIB
+        return to_wib(value).isoformat()  # people read exports: WIB
     if isinstance(value, list):
         return ";".join(v["platform"] if isinstance(v, dict) else v for v in value)
     text = str(value)
