@@ -134,7 +134,9 @@ def save_businesses(conn: Connection, ts: TableSet, rows: Iterable[Business]) ->
 def add_deltas(conn: Connection, ts: TableSet, deltas: Mapping[LabelKey, int]) -> None:
     """value += delta for every key, inserting missing rows; one executemany statement."""
     # Sorted keys: concurrent workers (one per partition set) lock rows in the same order.
-    params = [{"metric": m, "labels": lb, "value": n} for (m, lb), n in sorted(deltas.items()) if n]
+    # Zero deltas are written too: a gauge that went up and back down inside one batch
+    # (waitlisted, then promoted) must still exist as a 0 series, as it would across batches.
+    params = [{"metric": m, "labels": lb, "value": n} for (m, lb), n in sorted(deltas.items())]
     if not params:
         return
     t = ts.values

@@ -169,3 +169,18 @@ def test_bbi_cli_has_metrics_rebuild() -> None:
     from services.common.cli import main
 
     assert "rebuild" in main.commands["metrics"].commands  # type: ignore[attr-defined]
+
+
+def test_gauge_back_to_zero_inside_one_batch_still_exists(env) -> None:  # type: ignore[no-untyped-def]
+    # Waitlisted then promoted in the same batch nets to 0; the series must still be scraped
+    # (dashboards and alerts read it), exactly as when the two events land in separate batches.
+    engine, applier, client = env
+    seat = {"session_id": str(uuid.uuid4()), "umkm_id": str(uuid.uuid4()),
+            "course_id": str(uuid.uuid4()), "province_code": "65"}
+    applier.apply(_records([ev(c.TRAINING_WAITLISTED, {**seat, "position": 1}),
+                            ev(c.TRAINING_PROMOTED, seat)]), lambda dead: None)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(client.get("/metrics").data.decode())
+               for s in fam.samples}
+    assert samples[("bbi_training_waitlisted", (("province", "65"),))] == 0
+    assert samples[("bbi_training_seats_used", (("province", "65"),))] == 1
