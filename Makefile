@@ -1,5 +1,5 @@
 # Entry points (README): `make run` runs the whole system locally; `make test` runs every test.
-.PHONY: setup run test test-unit test-integration test-e2e lint bench
+.PHONY: setup run test test-unit test-integration test-e2e test-faults test-security lint bench
 
 setup:
 	test -x .venv/bin/python || python3 -m venv .venv
@@ -20,6 +20,12 @@ test-integration:
 
 test-e2e:
 	.venv/bin/pytest -q tests/e2e
+
+test-faults:
+	.venv/bin/pytest -q tests/faults
+
+test-security:
+	.venv/bin/pytest -q tests/security
 
 lint:
 	.venv/bin/ruff check services tests bench

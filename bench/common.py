@@ -54,9 +54,14 @@ def table(rows: list[Row]) -> str:
     out = ["| path | figure | median | ceiling (same run) | ratio | target | runs |",
            "|---|---|---|---|---|---|---|"]
     for r in rows:
-        ceil = f"{r.ceiling:,.0f} ({r.ceiling_name})" if r.ceiling else "—"
+        ceil = f"{_num(r.ceiling)} ({r.ceiling_name})" if r.ceiling else "—"
         ratio = f"{r.ratio:.2f}x" if r.ratio else "—"
-        runs = ", ".join(f"{v:,.0f}" for v in r.runs)
-        out.append(f"| {r.path} | {r.figure} | {r.value:,.0f} | {ceil} | {ratio} | {r.target} "
+        runs = ", ".join(_num(v) for v in r.runs)
+        out.append(f"| {r.path} | {r.figure} | {_num(r.value)} | {ceil} | {ratio} | {r.target} "
                    f"| {runs} |")
     return "\n".join(out)
+
+
+def _num(v: float) -> str:
+    """Large figures as integers with separators; small ones (ms, ratios) keep decimals."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"

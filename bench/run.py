@@ -12,7 +12,17 @@ from bench.common import Row, git_rev, machine, table
 from services.common import testing_infra
 from services.common.local_postgres import create_database
 
-BENCHES = ["outbox_relay"]
+# Each module has DEFAULT_N and run(kafka, pg_url, n, runs) -> Row | list[Row]; its notes
+# (settings that won, profiles, before/after) live in bench/notes/<name>.md.
+BENCHES = [
+    "registration_http",
+    "partner_bulk",
+    "outbox_relay",
+    "metrics_apply",
+    "scrape",
+    "freshness",
+    "worker_memory",
+]
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
@@ -29,19 +39,22 @@ def main() -> int:
         mod = importlib.import_module(f"bench.{name}")
         url = create_database(pg, f"bench_{name}_{int(time.time())}")
         print(f"running {name} ...", file=sys.stderr)
-        rows.append(mod.run(kafka, url, runs=args.runs, n=int(mod.DEFAULT_N * args.scale)))
+        result = mod.run(kafka, url, runs=args.runs, n=max(1, int(mod.DEFAULT_N * args.scale)))
+        rows.extend(result if isinstance(result, list) else [result])
     text = (f"# Benchmarks\n\nProduced by `.venv/bin/python -m bench.run {' '.join(sys.argv[1:])}`"
             f" at commit {git_rev()} on {time.strftime('%Y-%m-%d')}.\n\nMachine: {machine()}."
             " Shared and noisy: compare only figures of the same run (ratio column).\n\n"
             + table(rows) + "\n")
-    OUT.write_text(text + _notes())
+    OUT.write_text(text + _notes(args.names))
     print(text)
     return 0
 
 
-def _notes() -> str:
-    path = Path(__file__).with_name("NOTES.md")
-    return "\n" + path.read_text() if path.exists() else ""
+def _notes(names: list[str]) -> str:
+    """bench/notes/<name>.md of every benchmark that ran, in order."""
+    notes = Path(__file__).with_name("notes")
+    parts = [(notes / f"{n}.md").read_text() for n in names if (notes / f"{n}.md").exists()]
+    return "\n" + "\n".join(parts) if parts else ""
 
 
 if __name__ == "__main__":
