@@ -15,6 +15,7 @@ from flask_smorest import Api
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
+from services.common.apidoc import SecuredResponses, ServiceApi
 from services.common.config import Settings
 from services.common.db import make_engine, utcnow
 from services.common.errors import ApiError
@@ -72,7 +73,7 @@ def create_service_app(name: str, settings: Settings, md: sa.MetaData,
     )
     app.extensions["bbi_engine"] = engine or make_engine(settings.database_url)
     app.extensions["bbi_metadata"] = md
-    api = Api(app)
+    api = ServiceApi(app, spec_kwargs={"extra_plugins": [SecuredResponses()]})
     _install_request_hooks(app, name)
     _install_error_handlers(app)
     _install_health(app)
