@@ -1,0 +1,136 @@
+"""Processes and load for the HTTP benchmarks: the services as real gunicorn/worker processes
+(tests/e2e/stack.py, with the gunicorn/pool settings under test), the bare-Flask ceiling on
+the same gunicorn settings, and wrk driven by bench/wrk/register.lua."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from services.common.config import REPO_ROOT
+from services.common.local_postgres import create_database
+from services.common.migrations import upgrade
+from tests.e2e.stack import Stack, free_port
+
+WRK = "wrk"
+SCRIPT = REPO_ROOT / "bench" / "wrk" / "register.lua"
+
+# The settings the benchmark runs with (and that won, see bench/notes/registration_http.md).
+# A huge limit: the benchmark sends more than 60 registrations a minute per address.
+# Many clients behind one ingress: the limiter keys on X-Forwarded-For as in production.
+BENCH_ENV = {
+    "REGISTRATION_RATE_LIMIT": "1000000000",
+    "REGISTRATION_TRUSTED_PROXIES": "1",
+    "BBI_LOG_LEVEL": "WARNING",
+}
+
+
+def pg_base(pg_url: str) -> str:
+    """The server URL of a database URL (bench.run hands each benchmark one database)."""
+    return make_url(pg_url).set(database="postgres").render_as_string(hide_password=False)
+
+
+@dataclass
+class BenchStack(Stack):
+    """tests/e2e/stack.Stack with the web process settings of this benchmark."""
+
+    workers: int = 2
+    threads: int = 4
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def _spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:
+        super()._spawn(name, cmd, {**BENCH_ENV, **self.extra_env, **extra})
+
+    def start_web(self, s: str) -> None:
+        mp = self.workdir / f"prom-{s}"
+        self._spawn(f"{s}_web", ["bash", "deploy/bin/web", s],
+                    {"PORT": str(self.web_ports[s]), "PROMETHEUS_MULTIPROC_DIR": str(mp),
+                     "GUNICORN_WORKERS": str(self.workers),
+                     "GUNICORN_THREADS": str(self.threads)})
+
+    def start_ceiling(self) -> str:
+        """The bare-Flask ceiling on its own migrated database; returns its base URL."""
+        url = create_database(self.pg_base, f"bench_ceiling_{self.prefix.strip('.')}")
+        upgrade("registration", url)
+        port = free_port()
+        gunicorn = str(REPO_ROOT / ".venv" / "bin" / "gunicorn")
+        self._spawn("ceiling_web", [gunicorn, "-c", "deploy/gunicorn.conf.py",
+                                    "bench.ceiling_app:create_app()"],
+                    {"PORT": str(port), "BENCH_CEILING_DATABASE_URL": url,
+                     "GUNICORN_WORKERS": str(self.workers),
+                     "GUNICORN_THREADS": str(self.threads)})
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                    return base
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("ceiling app not ready: " + self.log_tail("ceiling_web"))
+
+
+def new_stack(kafka: str, pg_url: str, services: tuple[str, ...], name: str,
+              **kw: object) -> BenchStack:
+    prefix = f"b{uuid.uuid4().hex[:6]}."
+    return BenchStack(kafka=kafka, pg_base=pg_base(pg_url), prefix=prefix,
+                      workdir=Path(REPO_ROOT / "var" / f"bench-{name}-{prefix.strip('.')}"),
+                      services=services, **kw)  # type: ignore[arg-type]
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    errors: int  # connect/read/write/timeout errors plus HTTP status >= 400
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+_nonce = 0
+
+
+def wrk(base_url: str, seconds: float, connections: int, delay_ms: float = 0,
+        province: str = "31", capital: int = 50_000_000, threads: int = 1) -> WrkResult:
+    """Drive POST /v1/umkm with unique valid registrations; refuse to report failed runs."""
+    global _nonce
+    _nonce += 1
+    nonce = (int(time.time()) * 7 + _nonce) % 1000
+    cmd = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+           "--timeout", "10s", "-s", str(SCRIPT), base_url, "--", str(nonce),
+           str(int(delay_ms)), province, str(capital), "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary: {out.stdout}\n{out.stderr}")
+    d = json.loads(line.removeprefix("BENCH_JSON "))
+    res = WrkResult(d["requests"], d["duration_us"] / 1e6,
+                    d["connect"] + d["read"] + d["write"] + d["timeout"] + d["status"],
+                    d["p50"] / 1000, d["p95"] / 1000, d["p99"] / 1000, d["mean"] / 1000)
+    if res.errors or res.requests == 0:
+        raise RuntimeError(f"wrk saw {res.errors} errors in {res.requests} requests: "
+                           f"{out.stdout[-1500:]}")
+    return res
+
+
+def paced(base_url: str, rate: float, seconds: float, connections: int,
+          province: str = "31") -> WrkResult:
+    """wrk at about `rate` req/s: each connection waits delay() between requests, tuned from
+    a short calibration run so that delay + latency = connections / rate."""
+    period_ms = 1000 * connections / rate
+    cal = wrk(base_url, 2, connections, delay_ms=period_ms, province=province)
+    # cal.rate ~= connections / (period + latency): move the delay by the observed shortfall.
+    delay = max(0.0, period_ms - (1000 * connections / cal.rate - period_ms))
+    return wrk(base_url, seconds, connections, delay_ms=delay, province=province)
