@@ -38,6 +38,8 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     services: tuple[str, ...] = SERVICES
+    # Extra environment for every process (e.g. a higher registration rate limit under load).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.web_ports[service]}{path}"
@@ -46,7 +48,7 @@ class Stack:
         """Create databases and topics, migrate, start every process, wait until ready."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.kafka, BBI_TOPIC_PREFIX=self.prefix,
-                   BBI_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
+                   BBI_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", **self.extra_env)
         for s in self.services:
             url = create_database(self.pg_base, f"e2e_{self.prefix.strip('.')}_{s}")
             upgrade(s, url)
@@ -75,9 +77,10 @@ class Stack:
                     {"PORT": str(self.web_ports[s]), "PROMETHEUS_MULTIPROC_DIR": str(mp),
                      "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"})
 
-    def start_worker(self, s: str) -> None:
-        self._spawn(f"{s}_worker", [sys.executable, "-m", f"services.{s}.worker"],
-                    {"WORKER_METRICS_PORT": str(self.worker_ports[s])})
+    def start_worker(self, s: str, name: str = "", metrics_port: int = 0) -> None:
+        """Start a worker; a second replica of one service needs its own name and port."""
+        self._spawn(name or f"{s}_worker", [sys.executable, "-m", f"services.{s}.worker"],
+                    {"WORKER_METRICS_PORT": str(metrics_port or self.worker_ports[s])})
 
     def wait_ready(self, s: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -97,6 +100,12 @@ class Stack:
         proc = self.procs[name]
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+    def terminate(self, name: str, timeout: float = 30) -> int:
+        """SIGTERM (a graceful stop, e.g. a scale-down) and wait; returns the exit code."""
+        proc = self.procs[name]
+        os.killpg(proc.pid, signal.SIGTERM)
+        return proc.wait(timeout)
 
     def log_tail(self, name: str, n: int = 4000) -> str:
         path = self.workdir / f"{name}.log"

@@ -1,0 +1,87 @@
+"""Small helpers of the fault tests: scrape /metrics, read a topic to its end, produce events,
+poll until a condition holds."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import httpx
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.common.events import Event
+
+T = TypeVar("T")
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> Samples:
+    """Every sample of a /metrics page, keyed by (name, labels)."""
+    out: Samples = {}
+    text = httpx.get(url, timeout=15).text
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of a metric over every series whose labels include `labels`."""
+    want = set(labels.items())
+    return sum(v for (n, lb), v in samples.items() if n == name and want <= lb)
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:
+    """Every record of a topic, from the beginning to the end offsets seen at the start."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             request_timeout_ms=30_000)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
+                                                        or ())]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic}: {len(out)} records after {timeout}s")
+            for recs in consumer.poll(timeout_ms=500).values():
+                out.extend(recs)
+        return out
+    finally:
+        consumer.close()
+
+
+def produce(bootstrap: str, prefix: str, events: Iterable[Event]) -> int:
+    """Send events to their topics (keyed like the outbox does) and confirm every one."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                             batch_size=512 * 1024, max_in_flight_requests_per_connection=5)
+    n = 0
+    try:
+        futures = []
+        for e in events:
+            futures.append(producer.send(prefix + e.topic, key=e.subject.encode(),
+                                         value=e.to_bytes()))
+            n += 1
+        producer.flush(timeout=120)
+        for f in futures:
+            f.get(timeout=60)  # flush() returning proves nothing: each send must be acked
+    finally:
+        producer.close(timeout=10)
+    return n
+
+
+def eventually(check: Callable[[], T], timeout: float = 60.0, every: float = 0.5) -> T:
+    """Poll until `check()` returns without AssertionError; re-raise the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(every)
