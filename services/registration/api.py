@@ -1,6 +1,7 @@
 """HTTP endpoints: thin MethodViews (load -> handler -> dump)."""
 from __future__ import annotations
 
+import itertools
 from functools import wraps
 from typing import Any
 
@@ -80,7 +81,9 @@ class Umkm(MethodView):
 
 def _csv(args: dict[str, Any]) -> Response:
     gen = queries.export_csv(get_engine(), args)
-    return Response(stream_with_context(gen), mimetype="text/csv",
+    # The first chunk is made now, so a bad cursor answers 400 before the 200 starts streaming.
+    first = next(gen)
+    return Response(stream_with_context(itertools.chain([first], gen)), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="umkm.csv"'})
 
 
