@@ -14,6 +14,7 @@ from services.common.config import Settings
 from services.common.db import utcnow
 from services.common.errors import ApiError
 from services.common.web import _field_errors
+from services.registration.partner_fast import fast_load
 from services.registration.schemas import PartnerItemIn
 from services.registration.store import partner_by_key_hash, partners, umkm
 
@@ -80,7 +81,9 @@ def validate_items(items: list[Any]) -> tuple[list[dict[str, Any] | None], list[
             if not isinstance(item, dict):
                 raise ValidationError({"_schema": ["invalid_type|Setiap merchant harus objek "
                                                    "JSON.|Each merchant must be a JSON object."]})
-            valid.append((i, schema.load(item)))
+            # The plain valid merchant skips marshmallow; the schema decides everything else.
+            data = fast_load(item)
+            valid.append((i, data if data is not None else schema.load(item)))
             results.append(None)
         except ValidationError as e:
             results.append({"index": i, "merchant_ref": ref if isinstance(ref, str) else None,

@@ -1,0 +1,138 @@
+"""A fast path for the plain, valid merchant of a partner batch.
+
+Per-row marshmallow costs ~0.5 ms: 5 s of CPU for a 10,000-merchant batch. `fast_load` does the
+same checks (the same domain rules, the same marshmallow validator objects) without the schema
+machinery, but only for inputs of the exact shape a well-behaved partner sends (JSON strings,
+ints, bools, known keys). Anything else, and anything that fails a check, returns None and the
+caller loads the item with `PartnerItemIn` as before: every refusal and its messages still come
+from the schema, so accepted/refused inputs and error messages are unchanged. The equivalence is
+checked in tests/unit/test_registration_partner_fast.py."""
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Final
+
+import phonenumbers
+from marshmallow import ValidationError
+
+from services.common.reference import PLATFORMS, kbli_section
+from services.registration import config, domain
+from services.registration.schemas import PartnerItemIn
+
+_REQUIRED: Final = frozenset(("business_name", "owner_name", "nik", "phone", "province_code",
+                              "regency_code", "address", "postal_code", "kbli_code", "qris",
+                              "consent", "merchant_ref"))
+_STRIPPED: Final = ("business_name", "owner_name", "address", "mentor_org")
+# 08..., 628..., +628... and a mobile national number (the same pattern as domain._MOBILE_NSN).
+_MOBILE: Final = re.compile(r"(?:\+62|62|0)(8[1-35-9][0-9]{7,10})")
+_ID_MOBILE: Final = phonenumbers.PhoneNumberType.MOBILE
+
+
+class _Decline(Exception):
+    """Not for the fast path: load the item with the schema."""
+
+
+@functools.cache
+def _spec() -> tuple[frozenset[str], dict[str, Any]]:
+    """Known keys and the schema's own validator objects (Email, URL, Regexp)."""
+    fields = PartnerItemIn().fields
+    return frozenset(fields), {n: tuple(f.validators) for n, f in fields.items()}
+
+
+def _text(item: dict[str, Any], name: str, lo: int, hi: int) -> str:
+    v = item[name]
+    if type(v) is not str or not lo <= len(v) <= hi:
+        raise _Decline
+    return v
+
+
+def _optional(item: dict[str, Any], name: str) -> Any:
+    v = item.get(name)
+    if v is not None and type(v) is not str:
+        raise _Decline
+    return v
+
+
+def _validated(v: str, validators: tuple[Any, ...]) -> str:
+    for check in validators:
+        check(v)  # marshmallow ValidationError -> the caller declines
+    return v
+
+
+def _mobile(phone: Any) -> str:
+    """domain.normalise_mobile for the common forms, without phonenumbers.parse (~0.1 ms)."""
+    if type(phone) is not str:
+        raise _Decline
+    m = _MOBILE.fullmatch(phone.replace(" ", "").replace("-", ""))
+    if m is None:
+        raise _Decline
+    nsn = m.group(1)
+    # The type still comes from phonenumbers' metadata (valid and MOBILE, as the rule asks).
+    number = phonenumbers.PhoneNumber(country_code=62, national_number=int(nsn))
+    if phonenumbers.number_type(number) != _ID_MOBILE:
+        raise _Decline
+    return "+62" + nsn
+
+
+def fast_load(item: Any) -> dict[str, Any] | None:
+    """What `PartnerItemIn().load(item)` returns, or None when the schema must decide."""
+    try:
+        return _load(item)
+    except (_Decline, domain.DomainError, ValidationError):
+        return None  # the schema decides, and words any refusal
+
+
+def _load(item: Any) -> dict[str, Any]:
+    known, validators = _spec()
+    if type(item) is not dict or not _REQUIRED <= item.keys() or not known >= item.keys():
+        raise _Decline
+    consent = item["consent"]
+    if (type(consent) is not dict or consent.keys() != {"given", "version"}
+            or consent["given"] is not True or type(consent["version"]) is not str
+            or consent["version"] != config.consent_version()):
+        raise _Decline
+    capital, sales = item.get("capital_idr"), item.get("annual_sales_idr")
+    if (capital is not None and type(capital) is not int) or \
+            (sales is not None and type(sales) is not int):
+        raise _Decline
+    platforms = item.get("platforms", [])
+    if type(platforms) is not list or len(platforms) > len(PLATFORMS) or \
+            not all(type(p) is str and p in PLATFORMS for p in platforms):
+        raise _Decline
+    qris = item["qris"]
+    if type(qris) is not bool:
+        raise _Decline
+    nib, email, npwp = _optional(item, "nib"), _optional(item, "email"), _optional(item, "npwp")
+    mentor, store_url = _optional(item, "mentor_org"), _optional(item, "store_url")
+    if mentor is not None and not 1 <= len(mentor) <= 200:
+        raise _Decline
+    province = domain.validate_province(_text(item, "province_code", 0, 1 << 30))
+    regency = _validated(_text(item, "regency_code", 0, 1 << 30), validators["regency_code"])
+    if not regency.startswith(province):
+        raise _Decline
+    kbli = domain.validate_kbli(_text(item, "kbli_code", 0, 1 << 30))[0]
+    data = {
+        "business_name": _text(item, "business_name", 1, 200),
+        "owner_name": _text(item, "owner_name", 1, 200),
+        "nik": domain.validate_nik(_text(item, "nik", 0, 1 << 30)).value,
+        "nib": domain.validate_nib(nib) if nib is not None else None,
+        "phone": _mobile(item["phone"]),
+        "email": _validated(email, validators["email"]).lower() if email is not None else None,
+        "province_code": province, "regency_code": regency,
+        "address": _text(item, "address", 1, 500),
+        "postal_code": domain.validate_postal_code(_text(item, "postal_code", 0, 1 << 30)),
+        "kbli_code": kbli, "capital_idr": capital, "annual_sales_idr": sales,
+        "platforms": sorted(set(platforms)), "qris": qris, "mentor_org": mentor,
+        "npwp": domain.validate_npwp(npwp) if npwp is not None else None,
+        "merchant_ref": _text(item, "merchant_ref", 1, 100),
+        "store_url": _validated(store_url, validators["store_url"])
+        if store_url is not None else None,
+        "kbli_section": kbli_section(kbli),
+        "scale": domain.derive_scale(capital, sales),
+        "consent_version": consent["version"],
+    }
+    for k in _STRIPPED:
+        if data[k]:
+            data[k] = data[k].strip()
+    return data

@@ -1,0 +1,108 @@
+"""The partner batch fast path accepts only what the schema accepts, and returns the same data.
+
+Refusals always come from the schema (the fast path declines), so equality on accepted items
+plus "declined or accepted by the schema too" is the whole contract."""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from marshmallow import ValidationError
+
+from services.registration import domain
+from services.registration.partner_fast import _mobile, _Decline, fast_load
+from services.registration.schemas import PartnerItemIn
+from tests.unit.registration_helpers import payload
+
+SCHEMA = PartnerItemIn()
+WEIRD: list[Any] = [None, "", " ", 0, 1, -5, 1.5, True, False, "true", "1", [], {}, ["a"],
+                    "x" * 201, "x" * 501, "\u0663\u0661\u0667\u0661", "3171\n", " 31 ", "31\t",
+                    "3172", "0000000000000", "https://", "not a url", "a@b", "Sri@Example.ID"]
+MISSING = object()
+
+
+def merchant(n: int) -> dict[str, Any]:
+    return payload(n, merchant_ref=f"M-{n}", store_url=f"https://shop.example/m{n}",
+                   phone=random.choice(["0812-3456-7890", "+62 812 3456 7890", "6281234567890",
+                                        "0857 1234 5678", "08991234567"]),
+                   platforms=random.choice([[], ["shopee"], ["shopee", "tokopedia", "shopee"]]),
+                   capital_idr=random.choice([None, 0, 10**9, 5 * 10**9]),
+                   annual_sales_idr=random.choice([None, 10**9, 60 * 10**9]),
+                   npwp=random.choice([None, "01.234.567.8-901.000", "3171011708450001"]),
+                   mentor_org=random.choice([None, " Rumah BUMN "]),
+                   business_name=f"  Warung {n}  ", email=random.choice([None, "A@Example.id"]))
+
+
+def schema_load(item: Any) -> dict[str, Any] | None:
+    try:
+        return SCHEMA.load(item)  # type: ignore[no-any-return]
+    except ValidationError:
+        return None
+
+
+def check(item: Any) -> dict[str, Any] | None:
+    """The contract for one input; returns the fast result."""
+    fast = fast_load(item)
+    if fast is not None:
+        assert fast == schema_load(item), item
+    return fast
+
+
+def test_plain_valid_merchants_take_the_fast_path_with_identical_data() -> None:
+    random.seed(7)
+    items = [merchant(n) for n in range(1, 400)]
+    taken = [check(m) for m in items]
+    valid = [m for m in items if schema_load(m) is not None]
+    assert len(valid) > 100 and sum(t is not None for t in taken) == len(valid)
+
+
+@pytest.mark.parametrize("field", sorted(set(PartnerItemIn().fields) | {"extra"}))
+def test_every_odd_value_of_every_field_is_declined_or_identical(field: str) -> None:
+    random.seed(field)
+    for value in [*WEIRD, MISSING]:
+        item = merchant(3)
+        if value is MISSING:
+            item.pop(field, None)
+        else:
+            item[field] = value
+        check(item)
+
+
+@pytest.mark.parametrize("consent", [
+    {"given": "true", "version": "2025-01"}, {"given": 1, "version": "2025-01"},
+    {"given": True}, {"given": True, "version": "2024-01"}, {"given": False, "version": "2025-01"},
+    {"given": True, "version": "2025-01", "extra": 1}, "yes", None, [],
+])
+def test_consent_variants(consent: Any) -> None:
+    check({**merchant(4), "consent": consent})
+
+
+def test_not_an_object_is_declined() -> None:
+    for item in ("x", 1, None, [merchant(1)]):
+        assert fast_load(item) is None
+
+
+def test_cross_field_rules_still_apply() -> None:
+    assert check(merchant(5) | {"regency_code": "3273"}) is None  # outside province 31
+    assert check(merchant(5) | {"capital_idr": None, "annual_sales_idr": None}) is None
+    assert check(merchant(5) | {"capital_idr": 11 * 10**9}) is None
+
+
+def test_mobile_fast_path_matches_the_domain_rule() -> None:
+    rng = random.Random(62)
+    forms = ("0{}", "62{}", "+62{}", "+62 {}", "0{}-", "+620{}", "62 0{}", "{}")
+    accepted = 0
+    for _ in range(20_000):
+        nsn = str(rng.randint(1, 9)) + "".join(rng.choice("0123456789")
+                                               for _ in range(rng.randint(6, 13)))
+        if rng.random() < 0.6:
+            nsn = "8" + nsn[1:]
+        text = rng.choice(forms).format(nsn)
+        try:
+            got = _mobile(text)
+        except _Decline:
+            continue
+        assert got == domain.normalise_mobile(text), text
+        accepted += 1
+    assert accepted > 1000  # the fast path is really taken
