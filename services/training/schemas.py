@@ -32,7 +32,8 @@ class CourseIn(_In):
 
     @validates("modules")
     def _unique_keys(self, value: list[dict[str, str]], **_: Any) -> None:
-        keys = [m["key"] for m in value]
+        # Items that failed their own validation may reach here without a key.
+        keys = [m["key"] for m in value if isinstance(m, dict) and "key" in m]
         if len(keys) != len(set(keys)):
             raise ValidationError("module_key_duplicate|Kunci modul harus unik.|"
                                   "Module keys must be unique.")
