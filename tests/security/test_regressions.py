@@ -17,3 +17,36 @@ def test_csv_export_with_a_bad_cursor_is_a_400_not_a_broken_stream(tmp_path: Pat
         assert resp.get_json()["code"] == "cursor_invalid"
     ok = client.get("/v1/umkm/export.csv", headers=bearer(s, "operator"))
     assert ok.status_code == 200 and ok.get_data(as_text=True).startswith("id,")
+
+
+def test_course_with_broken_modules_is_a_422(tmp_path: Path) -> None:
+    app, s = build("training", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    client = app.test_client()
+    for modules in ([1], [{}], [{"key": "a", "title": "b"}, {"title": "no key"}]):
+        body = {"title": "Kursus", "level": "dasar", "modules": modules}
+        resp = client.post("/v1/courses", json=body, headers=bearer(s, "operator"))
+        assert resp.status_code == 422, (modules, resp.get_data(as_text=True))
+        assert "modules" in resp.get_json()["errors"]["json"]
+
+
+def test_times_at_the_edges_of_the_calendar_are_refused_and_old_ones_written_in_rfc3339(
+        tmp_path: Path) -> None:
+    app, s = build("campaign", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    client = app.test_client()
+
+    def create(code: str, starts: str, ends: str) -> object:
+        return client.post("/v1/campaigns", headers=bearer(s, "operator"), json={
+            "code": code, "name": "Belanja", "starts_at": starts, "ends_at": ends,
+            "band_min_idr": 1, "band_max_idr": 2})
+
+    # Year 1 in WIB is before year 1 in UTC; 9999 late in UTC is year 10000 in WIB.
+    for starts, ends in (("0001-01-01T03:00:00", "0001-01-02T00:00:00"),
+                         ("9999-12-31T10:00:00Z", "9999-12-31T20:00:00Z")):
+        resp = create("edge", starts, ends)
+        assert resp.status_code == 422, resp.get_data(as_text=True)
+        fields = resp.get_json()["errors"]["json"]
+        assert any(e["code"] == "datetime_out_of_range" for f in fields.values() for e in f)
+    # Asia/Jakarta's history gave 1900 an offset of +07:07:12; WIB is +07:00.
+    resp = create("old", "1900-01-01T08:00:00", "1900-01-01T10:00:00")
+    assert resp.status_code == 201
+    assert resp.get_json()["starts_at"] == "1900-01-01T08:00:00+07:00"
