@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,8 +10,10 @@ from sqlalchemy.engine import Engine
 
 from services.common import contracts
 from services.common.config import Settings
-from services.common.db import is_unique_violation, utcnow
-from services.registration.handlers import new_row, registered_event, uow
+from services.common.db import is_unique_violation, new_id, utcnow
+from services.common.events import Event
+from services.common.observability import correlation_id
+from services.registration.handlers import SOURCE, new_row, registered_event, uow
 from services.registration.partner import dedupe_keys, existing_matches, validate_items
 from services.registration.store import umkm, umkm_platforms
 
@@ -63,11 +66,29 @@ def _write(engine: Engine, settings: Settings, partner: Any,
         u.conn.execute(umkm_platforms.insert(), [
             {"umkm_id": r["id"], "platform": partner.platform,
              "store_url": d.get("store_url"), "onboarded_at": now} for r, d in fresh])
-        for r, _ in fresh:
-            u.publish(contracts.UMKM_REGISTERED, registered_event(r))
-            u.publish(contracts.UMKM_ONBOARDED, {"umkm_id": r["id"],
-                                                 "platform": partner.platform,
-                                                 "first_platform": True, "onboarded_at": now})
+        u.events.extend(batch_events([r for r, _ in fresh], partner.platform, now))
+
+
+def batch_events(rows: list[dict[str, Any]], platform: str, now: datetime) -> list[Event]:
+    """`registered` + `onboarded` of each new row, built as `make_event` would build them.
+
+    make_event loads and dumps each event through its marshmallow contract (~0.2 ms, 40% of a
+    batch's CPU). Here every field comes from a row the schema validated and the builder
+    shaped, so the contract holds by construction; the same data through make_event is
+    compared in tests/unit/test_registration_partner_fast.py."""
+    stamp = now.astimezone(UTC).isoformat()  # AwareDateTime's dump form
+    when = stamp.replace("+00:00", "Z")  # the envelope's time, as make_event writes it
+    cid = correlation_id.get()
+    events: list[Event] = []
+    for r in rows:
+        reg = registered_event(r)
+        reg["registered_at"] = stamp
+        onb = {"umkm_id": r["id"], "platform": platform, "first_platform": True,
+               "onboarded_at": stamp}
+        for type_, data in ((contracts.UMKM_REGISTERED, reg), (contracts.UMKM_ONBOARDED, onb)):
+            events.append(Event(id=new_id(), type=type_, source=SOURCE, time=when,
+                                subject=r["id"], data=data, correlationid=cid or new_id()))
+    return events
 
 
 class _Seen:

@@ -4,6 +4,7 @@ Refusals always come from the schema (the fast path declines), so equality on ac
 plus "declined or accepted by the schema too" is the whole contract."""
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from marshmallow import ValidationError
 
 from services.registration import domain
-from services.registration.partner_fast import _mobile, _Decline, fast_load
+from services.registration.partner_fast import _Decline, _mobile, fast_load
 from services.registration.schemas import PartnerItemIn
 from tests.unit.registration_helpers import payload
 
@@ -106,3 +107,26 @@ def test_mobile_fast_path_matches_the_domain_rule() -> None:
         assert got == domain.normalise_mobile(text), text
         accepted += 1
     assert accepted > 1000  # the fast path is really taken
+
+
+def test_batch_events_equal_make_event_and_honour_the_contract(tmp_path: Any) -> None:
+    from services.common.events import make_event, parse_event
+    from services.registration.partner import create_partner
+    from tests.unit.registration_helpers import make_app, outbox_events, sqlite_url
+
+    app, settings = make_app(sqlite_url(tmp_path))
+    key = create_partner(app.extensions["bbi_engine"], settings, "shopee", "shopee", "Shopee")
+    random.seed(11)
+    batch = [merchant(n) for n in range(1, 60)]
+    r = app.test_client().post("/v1/partner/onboardings", json=batch,
+                               headers={"X-API-Key": key, "X-Correlation-ID": "corr-1"})
+    created = r.get_json()["summary"]["created"]
+    events = outbox_events(app)
+    assert created > 20 and len(events) == 2 * created
+    for doc in events:
+        parsed = parse_event(json.dumps(doc).encode())  # the consumers' contract check
+        rebuilt = make_event(doc["type"], "registration", doc["data"])
+        assert doc["data"] == rebuilt.data == parsed.data
+        assert (doc["subject"], doc["source"], doc["correlationid"]) == \
+            (rebuilt.subject, rebuilt.source, "corr-1")
+        assert doc["time"].endswith("Z") and doc["data"]["umkm_id"] == doc["subject"]
