@@ -117,3 +117,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return rep
 
 
+
+
+@pytest.fixture(scope="session")
+def big_stream() -> tuple[list[Any], Any]:
+    """~100,000 valid events (services/metrics/sample.py scaled up) and their expected
+    aggregates; built once per session because validating them costs ~10 s of CPU."""
+    from services.metrics.sample import expected, mixed_stream
+
+    events = mixed_stream(BIG_STREAM_UMKM, seed=2020)
+    return events, expected(events)
+
+
+# mixed_stream makes ~4.5 events per business: 22,500 businesses give just over 100,000.
+BIG_STREAM_UMKM = 22_500
