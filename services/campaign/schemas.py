@@ -8,6 +8,9 @@ from marshmallow import Schema, fields, validate
 from services.common.reference import PLATFORMS, provinces
 from services.common.wib import WibDateTime
 
+# Rp1 quadrillion: above any real spending band, and far inside the BIGINT columns.
+MAX_IDR = 10**15
+
 
 def _rupiah(**kw: Any) -> fields.Integer:
     """Strict: "150000" or 1.5 is refused, rupiah are whole numbers."""
@@ -28,8 +31,8 @@ class CampaignIn(_In):
     description = fields.String(load_default="", validate=validate.Length(max=4000))
     starts_at = WibDateTime(required=True, metadata={"example": "2020-07-01T00:00:00"})
     ends_at = WibDateTime(required=True, metadata={"example": "2020-07-01T23:59:59"})
-    band_min_idr = _rupiah(validate=validate.Range(min=0))
-    band_max_idr = _rupiah(validate=validate.Range(min=1))
+    band_min_idr = _rupiah(validate=validate.Range(min=0, max=MAX_IDR))
+    band_max_idr = _rupiah(validate=validate.Range(min=1, max=MAX_IDR))
     eligible_agencies = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                                     load_default=list, validate=validate.Length(max=1000))
     eligible_regions = fields.List(fields.String(validate=validate.OneOf(sorted(provinces()))),

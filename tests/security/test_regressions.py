@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.security.apps import bearer, build
 
 
@@ -50,3 +52,13 @@ def test_times_at_the_edges_of_the_calendar_are_refused_and_old_ones_written_in_
     resp = create("old", "1900-01-01T08:00:00", "1900-01-01T10:00:00")
     assert resp.status_code == 201
     assert resp.get_json()["starts_at"] == "1900-01-01T08:00:00+07:00"
+
+
+@pytest.mark.postgres
+def test_a_band_beyond_bigint_is_a_422_on_postgresql(pg_url: str) -> None:
+    app, s = build("campaign", pg_url)
+    resp = app.test_client().post("/v1/campaigns", headers=bearer(s, "operator"), json={
+        "code": "besar", "name": "Belanja", "starts_at": "2030-01-01T08:00:00",
+        "ends_at": "2030-01-01T10:00:00", "band_min_idr": 1, "band_max_idr": 10**22})
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    assert "band_max_idr" in resp.get_json()["errors"]["json"]
