@@ -10,12 +10,13 @@ from sqlalchemy.engine import Engine
 
 from services.common import contracts
 from services.common.config import Settings
-from services.common.db import is_unique_violation, new_id, utcnow
+from services.common.db import bulk_insert, is_unique_violation, new_id, utcnow
 from services.common.events import Event
 from services.common.observability import correlation_id
+from services.common.outbox import outbox_table
 from services.registration.handlers import SOURCE, new_row, registered_event, uow
 from services.registration.partner import dedupe_keys, existing_matches, validate_items
-from services.registration.store import umkm, umkm_platforms
+from services.registration.store import metadata, umkm, umkm_platforms
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,17 @@ def _write(engine: Engine, settings: Settings, partner: Any,
                           "id": row["id"], "status": row["status"]}
         if not fresh:
             return
-        # Bulk: one executemany per table (multi-row INSERTs), outbox rows the same way.
-        u.conn.execute(umkm.insert(), [r for r, _ in fresh])
-        u.conn.execute(umkm_platforms.insert(), [
+        # Bulk: one COPY per table on PostgreSQL (executemany elsewhere), platforms after
+        # their businesses (foreign key), the events in the same transaction.
+        bulk_insert(u.conn, umkm, [r for r, _ in fresh])
+        bulk_insert(u.conn, umkm_platforms, [
             {"umkm_id": r["id"], "platform": partner.platform,
              "store_url": d.get("store_url"), "onboarded_at": now} for r, d in fresh])
-        u.events.extend(batch_events([r for r, _ in fresh], partner.platform, now))
+        events = batch_events([r for r, _ in fresh], partner.platform, now)
+        # The rows add_events would stage at commit, written with the same bulk insert.
+        bulk_insert(u.conn, outbox_table(metadata), [
+            {"topic": u.topic_prefix + e.topic, "key": e.key, "event_id": e.id, "event_type": e.type,
+             "payload": e.to_bytes(), "created_at": now} for e in events])
 
 
 def batch_events(rows: list[dict[str, Any]], platform: str, now: datetime) -> list[Event]:
