@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from services.common.config import Settings
 from services.common.db import utcnow
 from services.common.errors import ApiError
 from services.common.web import _field_errors
+from services.registration.config import consent_version
 from services.registration.partner_fast import fast_load
 from services.registration.schemas import PartnerItemIn
 from services.registration.store import partner_by_key_hash, partners, umkm
@@ -73,6 +75,7 @@ def parse_batch(body: bytes, content_type: str, max_items: int) -> list[Any]:
 
 def validate_items(items: list[Any]) -> tuple[list[dict[str, Any] | None], list[tuple[int, Any]]]:
     schema = PartnerItemIn()
+    version, today = consent_version(), date.today()
     results: list[dict[str, Any] | None] = []
     valid: list[tuple[int, Any]] = []
     for i, item in enumerate(items):
@@ -82,7 +85,7 @@ def validate_items(items: list[Any]) -> tuple[list[dict[str, Any] | None], list[
                 raise ValidationError({"_schema": ["invalid_type|Setiap merchant harus objek "
                                                    "JSON.|Each merchant must be a JSON object."]})
             # The plain valid merchant skips marshmallow; the schema decides everything else.
-            data = fast_load(item)
+            data = fast_load(item, version, today)
             valid.append((i, data if data is not None else schema.load(item)))
             results.append(None)
         except ValidationError as e:

@@ -10,13 +10,16 @@ checked in tests/unit/test_registration_partner_fast.py."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+from datetime import date
 from typing import Any, Final
 
 import phonenumbers
 from marshmallow import ValidationError
+from phonenumbers import PhoneMetadata
 
-from services.common.reference import PLATFORMS, kbli_section
+from services.common.reference import PLATFORMS
 from services.registration import config, domain
 from services.registration.schemas import PartnerItemIn
 
@@ -27,6 +30,12 @@ _STRIPPED: Final = ("business_name", "owner_name", "address", "mentor_org")
 # 08..., 628..., +628... and a mobile national number (the same pattern as domain._MOBILE_NSN).
 _MOBILE: Final = re.compile(r"(?:\+62|62|0)(8[1-35-9][0-9]{7,10})")
 _ID_MOBILE: Final = phonenumbers.PhoneNumberType.MOBILE
+# Digest of phonenumbers' Indonesian type patterns (9.0.43) as analysed: under them a national
+# number matching _MOBILE is always valid and MOBILE (mobile is 8[1-35-9]\d{7,10}; no other
+# type's pattern can start with 8[1-35-9]). Other metadata: ask phonenumbers for every number.
+_ANALYSED_ID_METADATA: Final = "9617855c031bb816b0125f48ade486d5b4510abbeeee399f8fd5a22da6afb274"
+_DESCS: Final = ("general_desc", "fixed_line", "mobile", "toll_free", "premium_rate",
+                 "shared_cost", "personal_number", "voip", "pager", "uan", "voicemail")
 
 
 class _Decline(Exception):
@@ -60,6 +69,15 @@ def _validated(v: str, validators: tuple[Any, ...]) -> str:
     return v
 
 
+@functools.cache
+def _metadata_as_analysed() -> bool:
+    md = PhoneMetadata.metadata_for_region("ID")
+    snap = repr([(n, d and d.national_number_pattern, d and tuple(d.possible_length))
+                 for n in _DESCS for d in [getattr(md, n)]])
+    snap += repr(md.same_mobile_and_fixed_line_pattern)
+    return hashlib.sha256(snap.encode()).hexdigest() == _ANALYSED_ID_METADATA
+
+
 def _mobile(phone: Any) -> str:
     """domain.normalise_mobile for the common forms, without phonenumbers.parse (~0.1 ms)."""
     if type(phone) is not str:
@@ -68,29 +86,31 @@ def _mobile(phone: Any) -> str:
     if m is None:
         raise _Decline
     nsn = m.group(1)
-    # The type still comes from phonenumbers' metadata (valid and MOBILE, as the rule asks).
-    number = phonenumbers.PhoneNumber(country_code=62, national_number=int(nsn))
-    if phonenumbers.number_type(number) != _ID_MOBILE:
-        raise _Decline
+    if not _metadata_as_analysed():  # valid and MOBILE, as the rule asks, by the metadata
+        number = phonenumbers.PhoneNumber(country_code=62, national_number=int(nsn))
+        if phonenumbers.number_type(number) != _ID_MOBILE:
+            raise _Decline
     return "+62" + nsn
 
 
-def fast_load(item: Any) -> dict[str, Any] | None:
-    """What `PartnerItemIn().load(item)` returns, or None when the schema must decide."""
+def fast_load(item: Any, consent_version: str | None = None,
+              today: date | None = None) -> dict[str, Any] | None:
+    """What `PartnerItemIn().load(item)` returns, or None when the schema must decide.
+    A batch passes the current consent version and date once rather than per item."""
     try:
-        return _load(item)
+        return _load(item, consent_version or config.consent_version(), today or date.today())
     except (_Decline, domain.DomainError, ValidationError):
         return None  # the schema decides, and words any refusal
 
 
-def _load(item: Any) -> dict[str, Any]:
+def _load(item: Any, consent_version: str, today: date) -> dict[str, Any]:
     known, validators = _spec()
     if type(item) is not dict or not _REQUIRED <= item.keys() or not known >= item.keys():
         raise _Decline
     consent = item["consent"]
     if (type(consent) is not dict or consent.keys() != {"given", "version"}
             or consent["given"] is not True or type(consent["version"]) is not str
-            or consent["version"] != config.consent_version()):
+            or consent["version"] != consent_version):
         raise _Decline
     capital, sales = item.get("capital_idr"), item.get("annual_sales_idr")
     if (capital is not None and type(capital) is not int) or \
@@ -111,11 +131,11 @@ def _load(item: Any) -> dict[str, Any]:
     regency = _validated(_text(item, "regency_code", 0, 1 << 30), validators["regency_code"])
     if not regency.startswith(province):
         raise _Decline
-    kbli = domain.validate_kbli(_text(item, "kbli_code", 0, 1 << 30))[0]
+    kbli, section = domain.validate_kbli(_text(item, "kbli_code", 0, 1 << 30))
     data = {
         "business_name": _text(item, "business_name", 1, 200),
         "owner_name": _text(item, "owner_name", 1, 200),
-        "nik": domain.validate_nik(_text(item, "nik", 0, 1 << 30)).value,
+        "nik": domain.validate_nik(_text(item, "nik", 0, 1 << 30), today).value,
         "nib": domain.validate_nib(nib) if nib is not None else None,
         "phone": _mobile(item["phone"]),
         "email": _validated(email, validators["email"]).lower() if email is not None else None,
@@ -124,11 +144,11 @@ def _load(item: Any) -> dict[str, Any]:
         "postal_code": domain.validate_postal_code(_text(item, "postal_code", 0, 1 << 30)),
         "kbli_code": kbli, "capital_idr": capital, "annual_sales_idr": sales,
         "platforms": sorted(set(platforms)), "qris": qris, "mentor_org": mentor,
-        "npwp": domain.validate_npwp(npwp) if npwp is not None else None,
+        "npwp": domain.validate_npwp(npwp, today) if npwp is not None else None,
         "merchant_ref": _text(item, "merchant_ref", 1, 100),
         "store_url": _validated(store_url, validators["store_url"])
         if store_url is not None else None,
-        "kbli_section": kbli_section(kbli),
+        "kbli_section": section,  # validate_kbli's is kbli_section(kbli), as the schema's
         "scale": domain.derive_scale(capital, sales),
         "consent_version": consent["version"],
     }

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from services.registration import domain
+from services.registration import domain, partner_fast
 from services.registration.partner_fast import _Decline, _mobile, fast_load
 from services.registration.schemas import PartnerItemIn
 from tests.unit.registration_helpers import payload
@@ -90,11 +90,18 @@ def test_cross_field_rules_still_apply() -> None:
     assert check(merchant(5) | {"capital_idr": 11 * 10**9}) is None
 
 
-def test_mobile_fast_path_matches_the_domain_rule() -> None:
+@pytest.mark.parametrize("analysed", [True, False])
+def test_mobile_fast_path_matches_the_domain_rule(analysed: bool, monkeypatch: Any) -> None:
+    """With the analysed metadata (the pinned phonenumbers) and, as after an upgrade of it,
+    asking phonenumbers for each number's type."""
+    assert partner_fast._metadata_as_analysed(), (
+        "phonenumbers' Indonesian metadata changed: re-check the analysis in partner_fast and "
+        "update _ANALYSED_ID_METADATA (until then every phone costs a number_type call)")
+    monkeypatch.setattr(partner_fast, "_metadata_as_analysed", lambda: analysed)
     rng = random.Random(62)
     forms = ("0{}", "62{}", "+62{}", "+62 {}", "0{}-", "+620{}", "62 0{}", "{}")
     accepted = 0
-    for _ in range(20_000):
+    for _ in range(10_000):
         nsn = str(rng.randint(1, 9)) + "".join(rng.choice("0123456789")
                                                for _ in range(rng.randint(6, 13)))
         if rng.random() < 0.6:
@@ -106,7 +113,7 @@ def test_mobile_fast_path_matches_the_domain_rule() -> None:
             continue
         assert got == domain.normalise_mobile(text), text
         accepted += 1
-    assert accepted > 1000  # the fast path is really taken
+    assert accepted > 500  # the fast path is really taken
 
 
 def test_batch_events_equal_make_event_and_honour_the_contract(tmp_path: Any) -> None:
