@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from services.common.auth import hash_secret, new_api_key, unauthorized
@@ -106,12 +107,13 @@ def existing_matches(conn: Connection, code: str,
     c = umkm.c
     for n in range(0, len(rows), LOOKUP_CHUNK):
         chunk = rows[n:n + LOOKUP_CHUNK]
+        refs = [r["partner_ref"] for r in chunk]
+        nibs = [r["nib"] for r in chunk if r["nib"]]
+        niks = list({r["nik_hash"] for r in chunk})
         q = sa.select(c.id, c.status, c.nib, c.nik_hash, c.business_name_norm, c.partner_code,
                       c.partner_ref).where(sa.or_(
-                          sa.and_(c.partner_code == code,
-                                  c.partner_ref.in_([r["partner_ref"] for r in chunk])),
-                          c.nib.in_([r["nib"] for r in chunk if r["nib"]]),
-                          c.nik_hash.in_({r["nik_hash"] for r in chunk})))
+                          sa.and_(c.partner_code == code, _one_of(conn, c.partner_ref, refs)),
+                          _one_of(conn, c.nib, nibs), _one_of(conn, c.nik_hash, niks)))
         for e in conn.execute(q):
             if e.partner_code == code and e.partner_ref:
                 found[("ref", e.partner_ref)] = e
@@ -120,3 +122,11 @@ def existing_matches(conn: Connection, code: str,
             if e.nik_hash:
                 found[("nik", e.nik_hash, e.business_name_norm)] = e
     return found
+
+
+def _one_of(conn: Connection, col: sa.Column[str], values: list[str]) -> Any:
+    """col IN values. PostgreSQL: one array parameter (= ANY), not one bind per value: with
+    30,000 binds the driver spent ~0.4 s rewriting the statement's placeholders."""
+    if conn.dialect.name == "postgresql":
+        return col == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.String)))
+    return col.in_(values)

@@ -103,3 +103,22 @@ def test_concurrent_overlapping_batches_create_each_merchant_once(pg_url: str) -
         assert conn.execute(sa.select(sa.func.count()).select_from(umkm)).scalar_one() == 450
         assert conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one() == 900
         assert set(conn.execute(sa.select(umkm.c.id)).scalars()) == set(ids.values())
+
+
+def test_resend_finds_every_merchant_by_each_key(db_url: str) -> None:
+    app, engine, settings = _app(db_url)
+    key = {"X-API-Key": create_partner(engine, settings, "shopee", "shopee", "Shopee")}
+    client = app.test_client()
+    first = client.post(URL, json=[payload(n, merchant_ref=f"S{n}") for n in range(1, 201)],
+                        headers=key).get_json()
+    assert first["summary"]["created"] == 200
+    again = [payload(n, merchant_ref=f"S{n}") for n in range(1, 51)]          # same ref
+    again += [payload(n, merchant_ref=f"X{n}") for n in range(51, 101)]      # same NIB
+    again += [payload(n, merchant_ref=f"Y{n}", nib=None) for n in range(101, 151)]  # NIK+name
+    again += [payload(n, merchant_ref=f"Z{n}") for n in range(201, 211)]     # new
+    body = client.post(URL, json=again, headers=key).get_json()
+    assert body["summary"] == {"created": 10, "already_registered": 150, "invalid": 0}
+    ids = {i["merchant_ref"]: i["id"] for i in first["items"]}
+    for item in body["items"][:150]:
+        n = item["merchant_ref"][1:]
+        assert item["id"] == ids[f"S{n}"] and item["status"] == "onboarded"
