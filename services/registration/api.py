@@ -58,7 +58,9 @@ def _caller_for(umkm_id: str, owner_roles: tuple[str, ...]) -> bool:
 @blp.route("")
 class Umkm(MethodView):
     @rate_limited
-    @blp.arguments(RegistrationIn)
+    # An instance, not the class: webargs builds a new schema per request from a class (a
+    # tenth of the request's CPU, bench/notes/registration_http.md); loading is stateless.
+    @blp.arguments(RegistrationIn())
     @blp.response(201, RegistrationCreated)
     @blp.alt_response(409, description="already_registered (with id and status)")
     @blp.alt_response(429, description="rate_limited (Retry-After)")

@@ -81,14 +81,15 @@ def register(engine: Engine, settings: Settings, data: dict[str, Any]) -> dict[s
     """Public registration: one row + `registered`; a duplicate is a 409, never a second row."""
     row = new_row(settings, data, utcnow())
     try:
+        # No SELECT for a duplicate first: the unique constraints (NIB; NIK hash + name) decide
+        # in every case, and a look-up before each insert cost a round trip on every request
+        # for the rare duplicate (bench/notes/registration_http.md). The row is passed as
+        # parameters of the cached `umkm.insert()`, not compiled into a new statement.
         with uow(engine, settings) as u:
-            dup = find_duplicate(u.conn, row["nib"], row["nik_hash"], row["business_name_norm"])
-            if dup is not None:
-                raise already_registered(dup.id, dup.status)
-            u.conn.execute(umkm.insert().values(**row))
+            u.conn.execute(umkm.insert(), row)
             u.publish(contracts.UMKM_REGISTERED, registered_event(row))
     except sa.exc.IntegrityError as exc:
-        # A parallel identical request committed first: the constraint decided, report it.
+        # A registration with this NIB or NIK + name exists (or committed in parallel).
         if not is_unique_violation(exc):
             raise
         with engine.connect() as conn:
