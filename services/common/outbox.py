@@ -111,6 +111,8 @@ class OutboxRelay:
         if self._lock_conn is not None:
             try:
                 self._lock_conn.close()  # closing the session releases the advisory lock
+            except sa.exc.DBAPIError:
+                pass  # the server already ended the session (and with it the lock)
             finally:
                 self._lock_conn = None
 
@@ -167,12 +169,15 @@ class OutboxRelay:
                     max_backoff: float = 5.0) -> None:
         backoff = 0.0
         while not should_stop():
-            if not self.acquire_leadership():
-                time.sleep(1.0)
-                continue
             try:
+                # Inside the try: after a database restart the lock connection is dead, and
+                # an error here used to end the relay thread while the worker lived on.
+                if not self.acquire_leadership():
+                    time.sleep(1.0)
+                    continue
                 res = self.run_once()
-            except sa.exc.OperationalError as exc:  # database down: wait, keep the rows
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+                # Database down: wait and keep the rows; reconnect the lock next time.
                 log.warning("outbox relay: database unavailable: %s", type(exc).__name__)
                 res = RelayResult(failed=1)
                 self.release()
