@@ -149,6 +149,16 @@ def _install_error_handlers(app: Flask) -> None:
             503, "service_unavailable", "Layanan sedang tidak tersedia, coba lagi sebentar.",
             "Service temporarily unavailable; retry shortly.", headers={"Retry-After": "5"}))
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(err: RecursionError) -> Response:
+        # Python's JSON parsers (Flask's, webargs', ours) recurse per nesting level, so a
+        # body like [[[[...]]]] 100,000 deep ends here: the client's fault, not a 500.
+        if request.mimetype.endswith("json") and request.content_length:
+            return problem_response(ApiError(
+                400, "json_too_deep", "JSON terlalu dalam bersarang.",
+                "The JSON body is nested too deeply."))
+        return _unexpected(err)
+
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
         log.exception("unhandled error")  # type and trace go to the log, never to the client
