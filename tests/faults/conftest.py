@@ -59,13 +59,15 @@ def own_postgres() -> Iterator[local_postgres.LocalPostgres]:
 
     def make() -> local_postgres.LocalPostgres:
         port = local_kafka.free_port()
+        # fsync and synchronous_commit on, as in production: a crash-like stop must not
+        # lose a commit the client was told about (the throwaway test clusters turn them off).
         try:
-            return local_postgres.start(port=port, data_dir=data_dir)
+            return local_postgres.start(port=port, data_dir=data_dir, fsync=True)
         except local_postgres.PostgresPathError:
             # As root with the repo under /root the `postgres` user cannot reach ./var.
             shutil.rmtree(data_dir, ignore_errors=True)
             holder["dir"] = Path(tempfile.mkdtemp(prefix="bbi-faults-pg-"))
-            return local_postgres.start(port=port, data_dir=holder["dir"])
+            return local_postgres.start(port=port, data_dir=holder["dir"], fsync=True)
 
     try:
         yield _need("a second PostgreSQL cluster", make)

@@ -1,0 +1,123 @@
+"""Fault 3: the PostgreSQL server of every service is killed (pg_ctl stop -m immediate, like a
+crash) and started again 10 s later while HTTP traffic continues. During the outage each
+request is answered at once with 503 + Retry-After and a problem-details code (never a 500,
+never a hang); afterwards the same web and worker processes serve again without a restart,
+and nothing that was accepted (201) is lost on its way to Kafka and the metrics."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common import local_postgres
+from tests.e2e.stack import Stack
+from tests.faults.helpers import eventually
+from tests.faults.results import Outcome
+from tests.faults.traffic import CLIENT_TIMEOUT_S, Traffic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+OUTAGE_S = 10.0
+SERVICES = ("registration", "training", "campaign", "metrics")
+
+
+@pytest.mark.timeout(420)
+def test_postgres_restarted_under_traffic(kafka_bootstrap: str,
+                                          own_postgres: local_postgres.LocalPostgres,
+                                          make_stack: Any, outcome: Outcome) -> None:
+    stack: Stack = make_stack(kafka_bootstrap, own_postgres.base_url, SERVICES,
+                              REGISTRATION_RATE_LIMIT="100000")
+    pids = {name: p.pid for name, p in stack.procs.items()}
+    traffic = Traffic(stack)
+    traffic.setup()
+    outcome.injected = (f"PostgreSQL (every service's database) stopped with -m immediate for "
+                        f"{OUTAGE_S:.0f} s, then started again, under steady HTTP traffic")
+    stop = threading.Event()
+    load = threading.Thread(target=traffic.run, args=(stop,), daemon=True)
+    load.start()
+    readyz_down: dict[str, int] = {}
+    try:
+        time.sleep(4)
+        down_at = time.monotonic() - traffic._started
+        own_postgres.stop(mode="immediate")
+        time.sleep(OUTAGE_S / 2)
+        readyz_down = {s: httpx.get(stack.url(s, "/readyz"), timeout=10).status_code
+                       for s in SERVICES}
+        time.sleep(OUTAGE_S / 2)
+        local_postgres.start(port=own_postgres.port, data_dir=own_postgres.data_dir,
+                             fsync=True)
+        up_at = time.monotonic() - traffic._started
+        time.sleep(8)
+    finally:
+        stop.set()
+        load.join(60)
+
+    during = [x for x in traffic.calls if down_at <= x.t <= up_at]
+    after = [x for x in traffic.calls if x.t > up_at + 3]  # pools re-connect within ~3 s
+    bad = [x for x in traffic.calls if x.status not in (201, 503)]
+    no_retry_after = [x for x in traffic.calls if x.status == 503 and not x.retry_after]
+
+    def all_published() -> dict[str, Any]:
+        pub = traffic.published(kafka_bootstrap)
+        for kind in ("register", "enrol", "purchase"):
+            missing = set(traffic.accepted(kind)) - set(pub[kind])
+            assert not missing, f"{kind}: {len(missing)} accepted but not published yet"
+        return pub
+
+    pub = eventually(all_published, timeout=120, every=2)
+    want = traffic.expected_metrics()
+    try:
+        eventually(lambda: _equal(traffic.metrics_counts(), want), timeout=90, every=1)
+    except AssertionError:
+        pass  # recorded below with the counts
+    time.sleep(2)
+    got = traffic.metrics_counts()
+    accepted = sum(len(traffic.accepted(k)) for k in ("register", "enrol", "purchase"))
+    published = sum(len(set(traffic.accepted(k)) & set(pub[k]))
+                    for k in ("register", "enrol", "purchase"))
+    # Published without a 201: the client was told "failed" but the change happened.
+    phantom = sum(len(set(pub[k]) - set(traffic.accepted(k)))
+                  for k in ("register", "enrol", "purchase"))
+    applied = got["register"] + got["enrol"] + got["purchase"]
+    readyz_after = {s: httpx.get(stack.url(s, "/readyz"), timeout=10).status_code
+                    for s in SERVICES}
+    restarted = [n for n, p in stack.procs.items() if p.poll() is not None or
+                 p.pid != pids[n]]
+    outcome.counts = {
+        "accepted": accepted, "published": published, "applied": applied,
+        "lost": accepted - published, "duplicated": max(0, applied - accepted),
+        "requests_during_outage": len(during),
+        "503_during_outage": sum(1 for x in during if x.status == 503),
+        "500_or_other": len(bad), "unanswered": sum(1 for x in traffic.calls if x.status == 0),
+        "503_without_retry_after": len(no_retry_after),
+        "published_without_201": phantom,
+        "accepted_after_recovery": sum(1 for x in after if x.status == 201),
+    }
+    outcome.details = {
+        "statuses": traffic.statuses(), "metrics": got, "expected_metrics": want,
+        "readyz_during_outage": readyz_down, "readyz_after": readyz_after,
+        "max_latency_s_during_outage": round(max((x.latency_s for x in during), default=0), 2),
+        "503_codes": sorted({x.code for x in traffic.calls if x.status == 503}),
+        "processes_restarted_or_dead": restarted,
+    }
+    outcome.check(not bad, f"answers other than 201/503: {bad[:5]}")
+    outcome.check(not no_retry_after, f"503 without Retry-After: {no_retry_after[:3]}")
+    outcome.check(outcome.counts["503_during_outage"] > 0, "no 503 seen: was the DB down?")
+    outcome.check(all(x.latency_s < CLIENT_TIMEOUT_S / 2 for x in during),
+                  "a request took longer than 7.5 s during the outage")
+    outcome.check(set(readyz_down.values()) == {503}, f"readyz during outage {readyz_down}")
+    outcome.check(set(readyz_after.values()) == {200}, f"readyz after {readyz_after}")
+    outcome.check(all(x.status == 201 for x in after) and after,
+                  "requests after recovery were not all accepted")
+    outcome.check(not restarted, f"processes died or were restarted: {restarted}")
+    outcome.check(published == accepted, f"{accepted - published} accepted requests lost")
+    outcome.check(phantom == 0, f"{phantom} changes published though the client got no 201")
+    outcome.check(got == want, f"metrics {got} != accepted {want}")
+    outcome.verify()
+
+
+def _equal(got: dict[str, int], want: dict[str, int]) -> dict[str, int]:
+    assert got == want, (got, want)
+    return got
