@@ -4,14 +4,18 @@ the same gunicorn settings, and wrk driven by bench/wrk/register.lua."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from services.common.config import REPO_ROOT
 from services.common.local_postgres import create_database
@@ -27,7 +31,6 @@ SCRIPT = REPO_ROOT / "bench" / "wrk" / "register.lua"
 BENCH_ENV = {
     "REGISTRATION_RATE_LIMIT": "1000000000",
     "REGISTRATION_TRUSTED_PROXIES": "1",
-    "BBI_LOG_LEVEL": "WARNING",
 }
 
 
@@ -43,6 +46,7 @@ class BenchStack(Stack):
     workers: int = 2
     threads: int = 4
     extra_env: dict[str, str] = field(default_factory=dict)
+    ceiling_db: str = ""
 
     def _spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:
         super()._spawn(name, cmd, {**BENCH_ENV, **self.extra_env, **extra})
@@ -58,6 +62,7 @@ class BenchStack(Stack):
         """The bare-Flask ceiling on its own migrated database; returns its base URL."""
         url = create_database(self.pg_base, f"bench_ceiling_{self.prefix.strip('.')}")
         upgrade("registration", url)
+        self.ceiling_db = url
         port = free_port()
         gunicorn = str(REPO_ROOT / ".venv" / "bin" / "gunicorn")
         self._spawn("ceiling_web", [gunicorn, "-c", "deploy/gunicorn.conf.py",
@@ -76,12 +81,70 @@ class BenchStack(Stack):
         raise RuntimeError("ceiling app not ready: " + self.log_tail("ceiling_web"))
 
 
+def meters(stack: BenchStack, web: str, db_url: str, worker: str = "") -> dict[str, CpuMeter]:
+    """CPU meters of one web process's workers, its database's backends, and its worker."""
+    out = {"web": CpuMeter(parents=[stack.procs[web].pid]), "db": CpuMeter(pg_url=db_url)}
+    if worker:
+        out["worker"] = CpuMeter(pids=[stack.procs[worker].pid])
+    return out
+
+
 def new_stack(kafka: str, pg_url: str, services: tuple[str, ...], name: str,
               **kw: object) -> BenchStack:
     prefix = f"b{uuid.uuid4().hex[:6]}."
     return BenchStack(kafka=kafka, pg_base=pg_base(pg_url), prefix=prefix,
                       workdir=Path(REPO_ROOT / "var" / f"bench-{name}-{prefix.strip('.')}"),
                       services=services, **kw)  # type: ignore[arg-type]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (Linux /proc), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used by some processes between start() and stop(): a gunicorn master's
+    workers, a worker process, the PostgreSQL backends serving one database. On a shared,
+    overloaded machine req/s swings with the neighbours; CPU per request barely does."""
+
+    def __init__(self, parents: Sequence[int] = (), pids: Sequence[int] = (),
+                 pg_url: str = "") -> None:
+        self.parents, self.pids, self.pg_url = list(parents), list(pids), pg_url
+        self._before: dict[int, float] = {}
+
+    def _pids(self) -> list[int]:
+        pids = list(self.pids)
+        for p in self.parents:
+            pids += _children(p)
+        if self.pg_url:
+            engine = sa.create_engine(self.pg_url, poolclass=NullPool)
+            with engine.connect() as conn:
+                pids += conn.execute(sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()")).scalars().all()
+            engine.dispose()
+        return pids
+
+    def start(self) -> None:
+        self._before = {p: _cpu_seconds(p) for p in self._pids()}
+
+    def stop(self) -> float:
+        return sum(_cpu_seconds(p) - self._before.get(p, 0.0) for p in self._pids())
 
 
 @dataclass
@@ -93,6 +156,7 @@ class WrkResult:
     p95_ms: float
     p99_ms: float
     mean_ms: float
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per request, by meter
 
     @property
     def rate(self) -> float:
@@ -103,7 +167,8 @@ _nonce = 0
 
 
 def wrk(base_url: str, seconds: float, connections: int, delay_ms: float = 0,
-        province: str = "31", capital: int = 50_000_000, threads: int = 1) -> WrkResult:
+        province: str = "31", capital: int = 50_000_000, threads: int = 1,
+        meters: dict[str, CpuMeter] | None = None) -> WrkResult:
     """Drive POST /v1/umkm with unique valid registrations; refuse to report failed runs."""
     global _nonce
     _nonce += 1
@@ -111,14 +176,18 @@ def wrk(base_url: str, seconds: float, connections: int, delay_ms: float = 0,
     cmd = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
            "--timeout", "10s", "-s", str(SCRIPT), base_url, "--", str(nonce),
            str(int(delay_ms)), province, str(capital), "1"]
+    for m in (meters or {}).values():
+        m.start()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    used = {name: m.stop() for name, m in (meters or {}).items()}
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary: {out.stdout}\n{out.stderr}")
     d = json.loads(line.removeprefix("BENCH_JSON "))
     res = WrkResult(d["requests"], d["duration_us"] / 1e6,
                     d["connect"] + d["read"] + d["write"] + d["timeout"] + d["status"],
-                    d["p50"] / 1000, d["p95"] / 1000, d["p99"] / 1000, d["mean"] / 1000)
+                    d["p50"] / 1000, d["p95"] / 1000, d["p99"] / 1000, d["mean"] / 1000,
+                    {k: 1000 * v / max(1, d["requests"]) for k, v in used.items()})
     if res.errors or res.requests == 0:
         raise RuntimeError(f"wrk saw {res.errors} errors in {res.requests} requests: "
                            f"{out.stdout[-1500:]}")

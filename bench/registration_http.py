@@ -10,7 +10,7 @@ import time
 import sqlalchemy as sa
 
 from bench.common import Row
-from bench.http_stack import WrkResult, new_stack, paced, wrk
+from bench.http_stack import WrkResult, meters, new_stack, paced, wrk
 from services.common.db import make_engine
 
 DEFAULT_N = 10  # seconds of each measured wrk run (--scale shrinks/grows it)
@@ -44,6 +44,8 @@ def run(kafka: str, pg_url: str, n: int = DEFAULT_N, runs: int = 3) -> list[Row]
         ceiling_url = stack.start_ceiling()
         reg_url = stack.url("registration")
         db = stack.env["REGISTRATION_DATABASE_URL"]
+        reg_meters = meters(stack, "registration_web", db, "registration_worker")
+        ceiling_meters = meters(stack, "ceiling_web", stack.ceiling_db)
         wrk(ceiling_url, 2, CONNECTIONS)  # warm both: connection pools, imports, caches
         wrk(reg_url, 2, CONNECTIONS)
         sustained: list[WrkResult] = []
@@ -51,9 +53,9 @@ def run(kafka: str, pg_url: str, n: int = DEFAULT_N, runs: int = 3) -> list[Row]
         halves: list[WrkResult] = []
         drains: list[float] = []
         for _ in range(runs):
-            ceilings.append(wrk(ceiling_url, n, CONNECTIONS))
+            ceilings.append(wrk(ceiling_url, n, CONNECTIONS, meters=ceiling_meters))
             before = _count(db, "umkm")
-            res = wrk(reg_url, n, CONNECTIONS)
+            res = wrk(reg_url, n, CONNECTIONS, meters=reg_meters)
             # Every answered 201 is a committed row (in-flight ones at the end may add more).
             if _count(db, "umkm") - before < res.requests:
                 raise RuntimeError("fewer rows than 201 answers")
@@ -75,6 +77,15 @@ def run(kafka: str, pg_url: str, n: int = DEFAULT_N, runs: int = 3) -> list[Row]
         rows.append(Row("public registration", f"{q} ms at half rate (~{half_rate:,.0f} req/s)",
                         statistics.median(vals), "", None,
                         "p99 < 100 ms" if q == "p99" else "—", vals, []))
+    for part, what in (("web", "gunicorn workers"), ("db", "PostgreSQL backends")):
+        vals = [r.cpu_ms[part] for r in sustained]
+        cvals = [r.cpu_ms[part] for r in ceilings]
+        rows.append(Row("public registration", f"CPU ms per request, {what} (lower is better)",
+                        statistics.median(vals), "ceiling's", statistics.median(cvals), "—",
+                        vals, cvals))
+    vals = [r.cpu_ms["worker"] for r in sustained]
+    rows.append(Row("outbox relay (registration worker)", "CPU ms per registration",
+                    statistics.median(vals), "", None, "—", vals, []))
     vals = [r.p99_ms for r in sustained]
     rows.append(Row("public registration", "p99 ms at the sustained rate",
                     statistics.median(vals), "", None, "—", vals, []))
