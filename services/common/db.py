@@ -2,9 +2,10 @@
 idempotency keys). SQLAlchemy Core: the same code and migrations serve SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import itertools
 import operator
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,21 +149,24 @@ def is_unique_violation(exc: BaseException) -> bool:
     return "unique" in text or "duplicate key" in text
 
 
-def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> None:
     """Insert many rows (all with the same keys) in the caller's transaction.
 
     On PostgreSQL this is one COPY: for 10,000 rows about 2.5x faster than executemany, which
     sends one INSERT per row. Values go through the columns' bind processors first (e.g.
     UtcDateTime refuses naive datetimes), as they would in an INSERT. A unique violation is
-    raised as sa.exc.IntegrityError, as an INSERT's would be. Other backends: executemany."""
-    if not rows:
+    raised as sa.exc.IntegrityError, as an INSERT's would be. Other backends: executemany.
+    `rows` may be a generator: the server stores rows already sent while later ones are built."""
+    it = iter(rows)
+    first = next(it, None)
+    if first is None:
         return
     if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), rows)
+        conn.execute(table.insert(), [first, *it])
         return
     import psycopg
 
-    cols = list(rows[0])
+    cols = list(first)
     procs = [(i, p) for i, c in enumerate(cols)
              if (p := table.c[c].type.bind_processor(conn.dialect)) is not None]
     get = operator.itemgetter(*cols)
@@ -171,7 +175,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
             "FROM STDIN")
     try:
         with conn.connection.driver_connection.cursor() as cur, cur.copy(stmt) as copy:
-            for row in rows:
+            for row in itertools.chain((first,), it):
                 values = get(row)
                 if len(cols) == 1:
                     values = (values,)
