@@ -1,0 +1,81 @@
+"""Scrape time: GET /metrics on the metrics web app after 1k events vs after 1M (scaled).
+
+How the state is produced (no Kafka, said so in the notes): the events of bench.metrics_apply's
+realistic stream (38 provinces once past ~40k events) go through the real MetricsApplier
+(parse, dedupe, fold, UPSERTs, processed ids, offsets) in batches of the consumer's
+max_poll_records, as Kafka records of partition 0, into PostgreSQL. /metrics is requested
+through the real Flask app (create_app) with its test client: the app's whole request path,
+without an HTTP server in front."""
+from __future__ import annotations
+
+import statistics
+import time
+from collections import namedtuple
+from collections.abc import Iterator
+
+from bench.common import Row
+from bench.metrics_apply import iter_stream
+from services.common.config import Settings
+from services.common.db import make_engine
+from services.common.migrations import upgrade
+from services.metrics import store
+from services.metrics.app import create_app
+from services.metrics.consumer import MetricsApplier, consumers
+
+DEFAULT_N = 1_000_000
+FIRST = 1_000
+SCRAPES = 20  # per round; the median of a round is one figure
+Rec = namedtuple("Rec", "topic partition offset key value")
+
+
+def run(kafka: str, pg_url: str, n: int = DEFAULT_N, runs: int = 3) -> Row:
+    upgrade("metrics", pg_url)
+    engine = make_engine(pg_url)
+    settings = Settings.from_env("metrics", database_url=pg_url, kafka_bootstrap_servers=kafka)
+    client = create_app(settings, engine).test_client()
+    c = consumers()[0]
+    applier = MetricsApplier(engine, store.metadata, c)
+    batch = settings.consumer_max_poll_records
+    records = _records(n)
+    applied, at = 0, {}
+    t0 = time.perf_counter()
+    for size in sorted({min(FIRST, n), n}):
+        while applied < size:
+            chunk = [next(records) for _ in range(min(batch, size - applied))]
+            applier.apply(chunk, lambda dead: None)
+            applied += len(chunk)
+        at[size] = [_scrape_ms(client) for _ in range(runs)]
+        print(f"scrape: {applied:,} events applied in {time.perf_counter() - t0:.0f} s, "
+              f"scrape {statistics.median(at[size]):.1f} ms", flush=True)
+    if c.stats["deadlettered"] or c.stats["applied"] != n:
+        raise RuntimeError(f"the applier did not apply every event: {c.stats}")
+    with engine.connect() as conn:
+        rows = len(store.read_values(conn))
+    engine.dispose()
+    small, big = at[min(FIRST, n)], at[n]
+    figure = f"ms per scrape after {n:,} events ({rows:,} aggregate rows)"
+    return Row("metrics /metrics scrape", figure, statistics.median(big),
+               f"after {min(FIRST, n):,} events", statistics.median(small), "< 1.5x", big, small)
+
+
+def _records(n: int) -> Iterator[Rec]:
+    """The stream as partition-0 records with consecutive offsets per topic."""
+    offsets: dict[str, int] = {}
+    for topic, key, value in iter_stream(n):
+        off = offsets.get(topic, 0)
+        offsets[topic] = off + 1
+        yield Rec(topic, 0, off, key, value)
+
+
+def _scrape_ms(client: object) -> float:
+    """Median of SCRAPES GET /metrics, in milliseconds."""
+    times = []
+    for _ in range(SCRAPES):
+        t = time.perf_counter()
+        resp = client.get("/metrics")  # type: ignore[attr-defined]
+        times.append((time.perf_counter() - t) * 1000)
+        if resp.status_code != 200 or b"bbi_umkm_registered" not in resp.data:
+            raise RuntimeError(f"/metrics answered {resp.status_code}")
+    return statistics.median(times)
+
+
