@@ -12,6 +12,8 @@ from services.common import testing_infra
 from services.common.config import Settings
 from services.common.local_postgres import create_database
 
+# Fails the run when personal data reaches a log line, an event or a metric label.
+pytest_plugins = ["tests.security.pii_guard"]
 BACKENDS = ["sqlite", "postgresql"]
 
 
