@@ -29,6 +29,7 @@ from services.common.migrations import upgrade
 from services.registration import config, partner, partner_batch
 from services.registration.handlers import new_row
 from services.registration.partner import create_partner
+from services.registration.partner_outbox import outbox_rows
 from services.registration.store import metadata, umkm, umkm_platforms
 
 DEFAULT_N = 100_000
@@ -134,9 +135,7 @@ def _raw_rows(settings: Settings, n: int, platform: str) -> list[tuple[list, lis
         rows = [new_row(settings, d, now, "partner", "onboarded", PARTNER[0]) for _, d in valid]
         plats = [{"umkm_id": r["id"], "platform": platform, "store_url": d["store_url"],
                   "onboarded_at": now} for r, (_, d) in zip(rows, valid, strict=True)]
-        out = [{"topic": e.topic, "key": e.key, "event_id": e.id, "event_type": e.type,
-                "payload": e.to_bytes(), "created_at": now}
-               for e in partner_batch.batch_events(rows, platform, now)]
+        out = list(outbox_rows(rows, platform, now, ""))
         batches.append((rows, plats, out))
     return batches
 

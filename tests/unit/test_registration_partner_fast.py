@@ -137,3 +137,47 @@ def test_batch_events_equal_make_event_and_honour_the_contract(tmp_path: Any) ->
         assert (doc["subject"], doc["source"], doc["correlationid"]) == \
             (rebuilt.subject, rebuilt.source, "corr-1")
         assert doc["time"].endswith("Z") and doc["data"]["umkm_id"] == doc["subject"]
+
+
+@pytest.mark.parametrize("cid", ["", "corr-\"2\"\u00e9"])
+def test_outbox_payloads_are_the_bytes_event_to_bytes_writes(cid: str) -> None:
+    """The template-built payloads against the reference: Event objects with the data
+    registered_event / the onboarded dict give, encoded by Event.to_bytes."""
+    from services.common.db import utcnow
+    from services.common.events import Event, make_event, parse_event
+    from services.common.observability import correlation_id
+    from services.registration.config import load_settings
+    from services.registration.handlers import SOURCE, new_row, registered_event
+    from services.registration.partner_outbox import outbox_rows
+
+    settings, now = load_settings(), utcnow()
+    random.seed(5)
+    items = [merchant(n) for n in range(1, 40)] + [
+        payload(50, merchant_ref="M-50", regency_code="3171\n")]  # the schema accepts it
+    data = [d for d in (schema_load(i) for i in items) if d is not None]
+    assert len(data) > 20 and any(d["regency_code"] == "3171\n" for d in data)
+    rows = [new_row(settings, d, now, "partner", "onboarded", "toko\"pedia") for d in data]
+    token = correlation_id.set(cid)
+    try:
+        out = list(outbox_rows(rows, "tokopedia", now, "pre."))
+    finally:
+        correlation_id.reset(token)
+    assert len(out) == 2 * len(rows)
+    at = now.isoformat()
+    for k, o in enumerate(out):
+        r = rows[k // 2]
+        doc = json.loads(o["payload"])
+        if k % 2 == 0:
+            ref_data = registered_event(r) | {"registered_at": at}
+        else:
+            ref_data = {"umkm_id": r["id"], "platform": "tokopedia", "first_platform": True,
+                        "onboarded_at": at}
+        ref = Event(id=o["event_id"], type=o["event_type"], source=SOURCE,
+                    time=at.replace("+00:00", "Z"), subject=r["id"], data=ref_data,
+                    correlationid=cid or doc["correlationid"])
+        assert o["payload"] == ref.to_bytes()
+        assert (o["topic"], o["key"], o["created_at"]) == ("pre." + ref.topic, r["id"], now)
+        assert parse_event(o["payload"]).data == make_event(ref.type, SOURCE, ref_data).data
+    ids = [json.loads(o["payload"])["id"] for o in out]
+    cids = {json.loads(o["payload"])["correlationid"] for o in out}
+    assert len(set(ids)) == len(ids) and len(cids) == (1 if cid else len(out))
