@@ -63,6 +63,7 @@ def _one_run(reg_url: str, metrics_url: str, seconds: float, nonce: int,
     seen: list[float] = []  # seen[i]: when the count first reached start_count + i + 1
     scrape_s: list[float] = []
     stop_probes = threading.Event()
+    probes_done = threading.Event()  # set once the probe thread's last POST has returned
     done_polling = threading.Event()
     errors: list[str] = []
 
@@ -90,9 +91,9 @@ def _one_run(reg_url: str, metrics_url: str, seconds: float, nonce: int,
                 scrape_s.append(t1 - t0)
                 while start_count + len(seen) < _count(text):
                     seen.append(t1)
-                if stop_probes.is_set() and len(seen) >= len(accepted):
+                if probes_done.is_set() and len(seen) >= len(accepted):
                     return
-                if stop_probes.is_set() and t1 - stop_at > VISIBLE_TIMEOUT:
+                if probes_done.is_set() and t1 - stop_at > VISIBLE_TIMEOUT:
                     errors.append(f"only {len(seen)} of {len(accepted)} probes became visible")
                     return
                 time.sleep(max(0.0, POLL_EVERY - (time.monotonic() - t0)))
@@ -109,9 +110,12 @@ def _one_run(reg_url: str, metrics_url: str, seconds: float, nonce: int,
     stop_at = time.monotonic()
     stop_probes.set()
     threads[0].join()
+    probes_done.set()
     threads[1].join(VISIBLE_TIMEOUT + 10)
     done_polling.set()
     load.join()
+    if len(seen) != len(accepted):
+        errors.append(f"{len(seen)} visible for {len(accepted)} accepted probes")
     if errors:
         raise RuntimeError("; ".join(errors))
     return [v - a for v, a in zip(seen, accepted, strict=True)], scrape_s, result[0]
