@@ -152,11 +152,12 @@ def is_unique_violation(exc: BaseException) -> bool:
 def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> None:
     """Insert many rows (all with the same keys) in the caller's transaction.
 
-    On PostgreSQL this is one COPY: for 10,000 rows about 2.5x faster than executemany, which
-    sends one INSERT per row. Values go through the columns' bind processors first (e.g.
-    UtcDateTime refuses naive datetimes), as they would in an INSERT. A unique violation is
-    raised as sa.exc.IntegrityError, as an INSERT's would be. Other backends: executemany.
-    `rows` may be a generator: the server stores rows already sent while later ones are built."""
+    On PostgreSQL this is one binary COPY: for 10,000 rows about 2.5x faster than executemany
+    (one INSERT per row) and, in binary, ~3x less client CPU than a text COPY. Values go
+    through the columns' bind processors first (e.g. UtcDateTime refuses naive datetimes),
+    and driver errors are wrapped as SQLAlchemy wraps an INSERT's (IntegrityError, DataError).
+    Other backends: executemany. `rows` may be a generator: the server stores rows already
+    sent while later ones are built."""
     it = iter(rows)
     first = next(it, None)
     if first is None:
@@ -171,10 +172,16 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]
              if (p := table.c[c].type.bind_processor(conn.dialect)) is not None]
     get = operator.itemgetter(*cols)
     prep = conn.dialect.identifier_preparer
-    stmt = (f"COPY {prep.format_table(table)} ({', '.join(prep.quote(c) for c in cols)}) "
-            "FROM STDIN")
+    name = prep.format_table(table)
+    stmt = f"COPY {name} ({', '.join(prep.quote(c) for c in cols)}) FROM STDIN (FORMAT BINARY)"
+    raw = conn.connection.driver_connection
     try:
-        with conn.connection.driver_connection.cursor() as cur, cur.copy(stmt) as copy:
+        # Binary COPY needs each column's exact type (int4 vs int8...): ask the catalog.
+        oids = dict(raw.execute(
+            "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass "
+            "AND attnum > 0 AND NOT attisdropped", (name,)).fetchall())
+        with raw.cursor() as cur, cur.copy(stmt) as copy:
+            copy.set_types([oids[c] for c in cols])
             for row in itertools.chain((first,), it):
                 values = get(row)
                 if len(cols) == 1:
@@ -184,5 +191,5 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]
                     for i, p in procs:
                         values[i] = p(values[i])
                 copy.write_row(values)
-    except psycopg.IntegrityError as exc:
-        raise sa.exc.IntegrityError(stmt, None, exc) from exc
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(stmt, None, exc, psycopg.Error) from exc

@@ -122,3 +122,12 @@ def test_resend_finds_every_merchant_by_each_key(db_url: str) -> None:
     for item in body["items"][:150]:
         n = item["merchant_ref"][1:]
         assert item["id"] == ids[f"S{n}"] and item["status"] == "onboarded"
+
+
+def test_bulk_insert_enforces_column_lengths_like_an_insert(pg_url: str) -> None:
+    """PostgreSQL checks VARCHAR(n) in a COPY too (SQLite never checks lengths)."""
+    _, engine, _ = _app(pg_url)
+    row = {"topic": "t" * 101, "key": "k", "event_id": "e1", "event_type": "x",
+           "payload": b"{}", "created_at": datetime.now(UTC)}
+    with pytest.raises(sa.exc.DataError), engine.begin() as conn:
+        bulk_insert(conn, metadata.tables["outbox"], [row])
