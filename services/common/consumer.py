@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.structs import OffsetAndMetadata
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from services.common.contracts import TOPIC_DEADLETTER
@@ -108,9 +109,7 @@ class BatchApplier:
             wanted = [(r, e) for r, e in fresh if e.type in self.c.handlers]
             applied = self._apply_events(conn, wanted, dead)
             if applied:
-                conn.execute(self.processed.insert(), [
-                    {"event_id": e.id, "consumer": self.c.name, "processed_at": utcnow()}
-                    for e in applied])
+                self._record_processed(conn, [e.id for e in applied])
             self._store_offsets(conn, records)
             # Dead letters are confirmed before the offsets commit: none is ever lost.
             before_commit(dead)
@@ -127,8 +126,13 @@ class BatchApplier:
         if not events:
             return []
         p = self.processed
+        ids = [e.id for _, e in events]
+        if conn.dialect.name == "postgresql":  # one array parameter, not 500 bound values
+            match = p.c.event_id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.String)))
+        else:
+            match = p.c.event_id.in_(ids)
         seen = set(conn.execute(sa.select(p.c.event_id).where(
-            p.c.consumer == self.c.name, p.c.event_id.in_([e.id for _, e in events]))).scalars())
+            p.c.consumer == self.c.name, match)).scalars())
         out = []
         for rec, ev in events:
             if ev.id in seen:
@@ -173,6 +177,17 @@ class BatchApplier:
             finally:
                 correlation_id.reset(token)
         return applied
+
+    def _record_processed(self, conn: Connection, ids: list[str]) -> None:
+        p = self.processed
+        if conn.dialect.name == "postgresql":
+            # One INSERT ... SELECT unnest(array) instead of a row-by-row executemany.
+            rows = sa.select(sa.func.unnest(sa.bindparam("ids", ids, type_=ARRAY(sa.String))),
+                             sa.literal(self.c.name), sa.literal(utcnow(), p.c.processed_at.type))
+            conn.execute(p.insert().from_select(["event_id", "consumer", "processed_at"], rows))
+            return
+        conn.execute(p.insert(), [
+            {"event_id": i, "consumer": self.c.name, "processed_at": utcnow()} for i in ids])
 
     def _store_offsets(self, conn: Connection, records: list[Any]) -> None:
         o = self.offsets
