@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-import uuid
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,7 +28,13 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, like str(uuid.uuid4()) at less than half the cost:
+    bulk paths make one per row."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40  # version 4
+    b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
