@@ -84,6 +84,7 @@ def test_broker_sigkilled_30s_under_traffic(own_broker: local_kafka.LocalBroker,
     }
     outcome.details = {
         "statuses": traffic.statuses(), "metrics": got, "expected_metrics": want,
+        "setup_s": traffic.setup_s,
         "outbox_parked": parked,
         "seconds_from_broker_back_to_all_published": round(recovered_at - up_at, 1),
         "max_latency_s_during_outage": round(max((x.latency_s for x in outage), default=0), 2),

@@ -97,6 +97,7 @@ def test_postgres_restarted_under_traffic(kafka_bootstrap: str,
     }
     outcome.details = {
         "statuses": traffic.statuses(), "metrics": got, "expected_metrics": want,
+        "setup_s": traffic.setup_s,
         "readyz_during_outage": readyz_down, "readyz_after": readyz_after,
         "max_latency_s_during_outage": round(max((x.latency_s for x in during), default=0), 2),
         "503_codes": sorted({x.code for x in traffic.calls if x.status == 503}),

@@ -50,12 +50,13 @@ class Call:
 @dataclass
 class Traffic:
     stack: Stack
-    pre_registered: int = 12
+    pre_registered: int = 6
     sessions: int = 6
     calls: list[Call] = field(default_factory=list)
     _owners: list[dict[str, Any]] = field(default_factory=list)
     _session_ids: list[str] = field(default_factory=list)
     _started: float = 0.0
+    setup_s: float = 0.0
 
     def _auth(self, role: str, sub: str, **claims: Any) -> dict[str, str]:
         s = Settings.from_env("registration",
@@ -65,6 +66,7 @@ class Traffic:
     def setup(self) -> None:
         """A course with webinars, an open buying day with one official, and businesses that
         every service already knows (their registration events crossed Kafka)."""
+        t0 = time.monotonic()
         op = self._auth("operator", "ops-faults")
         trn, camp = (lambda p: self.stack.url("training", p)), (
             lambda p: self.stack.url("campaign", p))
@@ -105,6 +107,7 @@ class Traffic:
             eventually(lambda o=owner, i=i: _expect(self._purchase(o, f"PRE-{i}"), 201),
                        timeout=60)
         self.calls = [x for x in self.calls if x.status == 201]  # drop the 409s of the wait
+        self.setup_s = round(time.monotonic() - t0, 1)
 
     def _call(self, kind: str, method: str, url: str, ref_of: Any, **kw: Any) -> Call:
         t0 = time.monotonic()
