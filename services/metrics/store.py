@@ -121,8 +121,12 @@ def save_businesses(conn: Connection, ts: TableSet, rows: Iterable[Business]) ->
     ]
     if not params:
         return
-    stmt = _insert(conn, t)
     cols = ("verified", "platforms", "curation", "status")
+    if conn.dialect.name == "postgresql":
+        _upsert_unnest(conn, t, params, ("umkm_id",),
+                       ", ".join(f"{c} = excluded.{c}" for c in cols))
+        return
+    stmt = _insert(conn, t)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["umkm_id"], set_={c: stmt.excluded[c] for c in cols}
@@ -140,6 +144,10 @@ def add_deltas(conn: Connection, ts: TableSet, deltas: Mapping[LabelKey, int]) -
     if not params:
         return
     t = ts.values
+    if conn.dialect.name == "postgresql":
+        _upsert_unnest(conn, t, params, ("metric", "labels"),
+                       f"value = {t.name}.value + excluded.value")
+        return
     stmt = _insert(conn, t)
     conn.execute(
         stmt.on_conflict_do_update(
@@ -147,6 +155,27 @@ def add_deltas(conn: Connection, ts: TableSet, deltas: Mapping[LabelKey, int]) -
         ),
         params,
     )
+
+
+def _upsert_unnest(conn: Connection, t: sa.Table, params: list[dict[str, Any]],
+                   keys: tuple[str, ...], update: str) -> None:
+    """PostgreSQL: one INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT
+    for the whole batch. An executemany of the same UPSERT costs a statement per row (it was
+    most of a metrics batch's database time). Rows keep their (sorted) order."""
+    cols = list(params[0])
+    arrays = {f"a{i}": [p[c] for p in params] for i, c in enumerate(cols)}
+    casts = ", ".join(f"CAST(:a{i} AS {_pg_type(t.c[c])}[])" for i, c in enumerate(cols))
+    sql = (f"INSERT INTO {t.name} ({', '.join(cols)}) SELECT * FROM unnest({casts}) "
+           f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}")
+    conn.execute(sa.text(sql), arrays)
+
+
+def _pg_type(col: sa.Column[Any]) -> str:
+    # Unbounded varchar: an explicit CAST to varchar(n) would silently truncate, while the
+    # INSERT's own assignment to the column still refuses a value that is too long.
+    if isinstance(col.type, sa.String):
+        return "varchar"
+    return str(col.type.compile(dialect=postgresql.dialect()))
 
 
 def set_status(conn: Connection, name: str, value: float) -> None:
