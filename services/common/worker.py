@@ -71,9 +71,18 @@ class Worker:
         log.info("worker started", extra={"consumers": [c.name for c in self.consumers],
                                            "relay": self.with_relay})
         while not self._stop.wait(1.0):
-            pass
+            self.exit_if_a_thread_died()
         self.stop()
         log.info("worker stopped")
+
+    def exit_if_a_thread_died(self) -> None:
+        """A relay or consumer thread that ended on its own leaves a process that looks alive
+        but moves nothing: stop the rest and exit non-zero so the supervisor restarts us."""
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        if dead and not self._stop.is_set():
+            log.critical("worker thread ended unexpectedly; exiting", extra={"threads": dead})
+            self.stop()
+            raise SystemExit(3)
 
 
 def _zero_series(service: str, consumers: list[str], relay: bool) -> None:
