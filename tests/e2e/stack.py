@@ -75,7 +75,7 @@ class Stack:
         mp = self.workdir / f"prom-{s}"
         self._spawn(f"{s}_web", ["bash", "deploy/bin/web", s],
                     {"PORT": str(self.web_ports[s]), "PROMETHEUS_MULTIPROC_DIR": str(mp),
-                     "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"})
+                     "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4"})
 
     def start_worker(self, s: str, name: str = "", metrics_port: int = 0) -> None:
         """Start a worker; a second replica of one service needs its own name and port."""
