@@ -29,13 +29,14 @@ class AggregateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         with self.engine.connect() as conn:
-            values, status, lag = (
-                store.read_values(conn),
+            stored, status, lag = (
+                store.read_value_items(conn),
                 store.read_status(conn),
                 store.read_lag(conn),
             )
+        values = [(m, dict(lb), v) for m, lb, v in stored if m in _ACTUAL_METRICS]
         families = {name: _family(name) for name in CATALOG}
-        rows = {(m, tuple(sorted(lb.items()))): v for m, lb, v in values if m in CATALOG}
+        rows = {(m, lb): v for m, lb, v in stored if m in CATALOG}
         for p in sorted(provinces()):  # always present, so "no UMKM yet" reads as 0, not absent
             for s in SCALES:
                 rows.setdefault(("bbi_umkm_registered", (("province", p), ("scale", s))), 0)
@@ -86,6 +87,12 @@ def _targets(values: list[tuple[str, dict[str, str], int]]) -> Iterator[Metric]:
     yield target
     yield final
     yield actual
+
+
+# The only metrics actuals_from reads (the collector hands it just these rows).
+_ACTUAL_METRICS = frozenset(
+    ("bbi_umkm_onboarded", "bbi_umkm_platform_onboarded", "bbi_umkm_qris_adopted")
+)
 
 
 def actuals_from(values: list[tuple[str, dict[str, str], int]]) -> dict[str, int]:
