@@ -74,7 +74,8 @@ def run(kafka: str, pg_url: str, n: int = DEFAULT_N, runs: int = 1) -> list[Row]
             for s, p in procs.items():
                 seen[s].append(_memory_kb(p.pid))
             print(f"worker_memory: {size:,} events drained at {time.perf_counter() - t0:.0f} s; "
-                  + ", ".join(f"{s} {seen[s][-1][0] / 1024:.0f} MiB" for s in SERVICES),
+                  + ", ".join(f"{s} peak {seen[s][-1][0] / 1024:.1f} / now "
+                              f"{seen[s][-1][1] / 1024:.1f} MiB" for s in SERVICES),
                   file=sys.stderr, flush=True)
     finally:
         kc.close()
