@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from services.common.reference import PLATFORMS, provinces
+from services.common.validators import Pattern
 from services.common.wib import WibDateTime
 
 # Rp1 quadrillion: above any real spending band, and far inside the BIGINT columns.
@@ -24,7 +25,7 @@ class _In(Schema):
 
 
 class CampaignIn(_In):
-    code = fields.String(required=True, validate=validate.Regexp(
+    code = fields.String(required=True, validate=Pattern(
         r"^[a-z0-9][a-z0-9-]{1,62}$", error="code_invalid|Kode: huruf kecil, angka dan '-'"
         " (2-63).|Code: lowercase letters, digits and '-' (2-63)."))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -66,7 +67,7 @@ class PurchaseIn(_In):
     platform = fields.String(required=True, validate=validate.OneOf(sorted(PLATFORMS)))
     order_ref = fields.String(required=True, validate=[
         validate.Length(min=1, max=100),
-        validate.Regexp(r"^[\x21-\x7e][\x20-\x7e]*$", error="order_ref_invalid|Nomor pesanan "
+        Pattern(r"^[\x21-\x7e][\x20-\x7e]*$", error="order_ref_invalid|Nomor pesanan "
                         "hanya karakter ASCII cetak.|Order reference: printable ASCII only.")])
     amount_idr = _rupiah()
     purchased_at = WibDateTime(required=True)

@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from services.common.events import register
 from services.common.reference import KBLI_SECTIONS, PLATFORMS, SCALES, provinces
+from services.common.validators import Pattern
 
 TOPIC_UMKM = "bbi.umkm"
 TOPIC_TRAINING = "bbi.training"
@@ -48,10 +49,10 @@ class UmkmRegistered(_Strict):
     umkm_id = _uuid()
     province_code = _province(required=True)
     regency_code = fields.String(required=False, allow_none=True,
-                                 validate=validate.Regexp(r"^\d{4}$"))
+                                 validate=Pattern(r"^\d{4}$"))
     scale = fields.String(required=True, validate=validate.OneOf(SCALES))
     kbli_section = fields.String(required=True, validate=validate.OneOf(sorted(KBLI_SECTIONS)))
-    kbli_code = fields.String(required=True, validate=validate.Regexp(r"^\d{5}$"))
+    kbli_code = fields.String(required=True, validate=Pattern(r"^\d{5}$"))
     platforms_declared = fields.List(fields.String(validate=validate.OneOf(sorted(PLATFORMS))),
                                      required=True)
     qris = fields.Boolean(required=True)
@@ -141,7 +142,7 @@ class TrainingCompleted(_Strict):
 # --- bbi.campaign (key: campaign id) ------------------------------------------------------
 class CampaignCreated(_Strict):
     campaign_id = _uuid()
-    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,62}$"))
+    code = fields.String(required=True, validate=Pattern(r"^[a-z0-9][a-z0-9-]{1,62}$"))
     starts_at = fields.AwareDateTime(required=True)
     ends_at = fields.AwareDateTime(required=True)
     band_min_idr = fields.Integer(required=True, validate=validate.Range(min=0))
@@ -156,7 +157,7 @@ class CampaignOpened(_Strict):
 class CampaignJoined(_Strict):
     campaign_id = _uuid()
     code = fields.String(required=True)
-    official_id = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    official_id = fields.String(required=True, validate=Pattern(r"^[0-9a-f]{32}$"))
     agency = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
@@ -164,7 +165,7 @@ class CampaignPurchaseRecorded(_Strict):
     campaign_id = _uuid()
     code = fields.String(required=True)
     purchase_id = _uuid()
-    official_id = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    official_id = fields.String(required=True, validate=Pattern(r"^[0-9a-f]{32}$"))
     agency = fields.String(required=True, validate=validate.Length(min=1, max=100))
     umkm_id = _uuid()
     province_code = _province(required=True)

@@ -14,6 +14,7 @@ from marshmallow import (
 )
 
 from services.common.reference import PLATFORMS, SCALES, kbli_section
+from services.common.validators import Pattern
 from services.registration import config, domain
 
 _PLATFORM = validate.OneOf(sorted(PLATFORMS))
@@ -59,7 +60,7 @@ class RegistrationIn(Schema):
     phone = Rule(domain.normalise_mobile, required=True)
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     province_code = Rule(domain.validate_province, required=True)
-    regency_code = fields.String(required=True, validate=validate.Regexp(
+    regency_code = fields.String(required=True, validate=Pattern(
         r"^\d{4}$", error="regency_invalid|Kode kabupaten/kota harus 4 angka.|"
                           "A regency/city code must be 4 digits."))
     address = fields.String(required=True, validate=validate.Length(1, 500))

@@ -5,6 +5,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from services.common.validators import Pattern
 from services.common.wib import WibDateTime
 
 LEVELS = ("dasar", "menengah", "lanjutan")  # beginner, intermediate, advanced
@@ -17,7 +18,7 @@ class _In(Schema):
 
 
 class Module(_In):
-    key = fields.String(required=True, validate=validate.Regexp(
+    key = fields.String(required=True, validate=Pattern(
         r"^[a-z0-9][a-z0-9-]{0,39}$", error="module_key_invalid|Kunci modul: huruf kecil, "
         "angka dan '-' (1-40).|Module key: lowercase letters, digits and '-' (1-40)."))
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))

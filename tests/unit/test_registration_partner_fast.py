@@ -153,9 +153,9 @@ def test_outbox_payloads_are_the_bytes_event_to_bytes_writes(cid: str) -> None:
     settings, now = load_settings(), utcnow()
     random.seed(5)
     items = [merchant(n) for n in range(1, 40)] + [
-        payload(50, merchant_ref="M-50", regency_code="3171\n")]  # the schema accepts it
+        payload(50, merchant_ref="M-50", address="Jl. Mawar 1\nRT 02 \"A\"")]  # escaped in JSON
     data = [d for d in (schema_load(i) for i in items) if d is not None]
-    assert len(data) > 20 and any(d["regency_code"] == "3171\n" for d in data)
+    assert len(data) > 20 and any("\n" in d["address"] for d in data)
     rows = [new_row(settings, d, now, "partner", "onboarded", "toko\"pedia") for d in data]
     token = correlation_id.set(cid)
     try:
