@@ -77,6 +77,11 @@ def kafka_for_tests() -> str:
     return _once("kafka", make)
 
 
+def started_kafka() -> str | None:
+    """The test broker's bootstrap servers if this process started (or was given) one."""
+    return _cache.get("kafka") or os.environ.get("BBI_TEST_KAFKA") or None
+
+
 def postgres_for_tests() -> str:
     """Base SQLAlchemy URL ("postgresql+psycopg://postgres@127.0.0.1:PORT") of a server.
 

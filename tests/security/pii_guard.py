@@ -5,7 +5,9 @@ produces and fails the session when personal data shows up:
 - every log record emitted in-process (rendered as JSON with its `extra` fields),
 - every CloudEvent serialised in-process (what the outbox stores and the relay publishes),
 - the label values of the in-process Prometheus registries at the end,
-- the process logs of the e2e and fault stacks written under var/ during this run.
+- the process logs of the e2e and fault stacks written under var/ during this run,
+- every record on the session's test broker at the end (what the stack processes published),
+- the partner batch's outbox payloads (built from a template, not through Event.to_dict).
 Personal data is found by value (the names, NIK, phone and e-mail the test factories use)
 and by pattern: a NIK that passes the NIK rules, an 18-digit NIP with a real birth date,
 Indonesian mobile numbers and e-mail addresses. NIB (a business number), UUIDs, hashes and
@@ -129,6 +131,17 @@ def _install() -> None:
     logging.Logger.handle = recording_handle  # type: ignore[method-assign]
     Event.to_dict = recording_to_dict  # type: ignore[method-assign]
 
+    from services.registration import partner_batch
+
+    rows = partner_batch.outbox_rows
+
+    def recording_rows(*args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for row in rows(*args, **kwargs):
+            RECORDER.feed(bytes(row["payload"]).decode("utf-8", "replace"), "event")
+            yield row
+
+    partner_batch.outbox_rows = recording_rows  # type: ignore[assignment]
+
 
 def _metric_labels() -> None:
     from prometheus_client import REGISTRY
@@ -153,7 +166,46 @@ def _stack_logs(since: float) -> None:
                         RECORDER.feed(line, str(log.relative_to(VAR)))
 
 
+def broker_records(bootstrap: str, topics: list[str] | None = None) -> None:
+    """Feed every record of the broker's topics (or of `topics`) to the recorder."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                             enable_auto_commit=False, max_poll_records=5000)
+    try:
+        names = topics or sorted(t for t in consumer.topics()
+                                 if not t.startswith("__") and not t.endswith(PLANTED_TOPIC))
+        tps = [TopicPartition(t, p) for t in names
+               for p in sorted(consumer.partitions_for_topic(t) or ())]
+        if not tps:
+            return
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        pending = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + 300
+        while pending and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=1000).values():
+                for r in batch:
+                    RECORDER.feed((r.value or b"").decode("utf-8", "replace"), "event")
+            pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
+        if pending:  # a scan that silently stops short would prove nothing
+            RECORDER.findings.append(Finding("broker", "unscanned",
+                                             f"{len(pending)} partitions not read in time"))
+    finally:
+        consumer.close()
+
+
+def _session_broker() -> None:
+    from services.common import testing_infra
+
+    bootstrap = testing_infra.started_kafka()
+    if bootstrap:
+        broker_records(bootstrap)
+
+
 _STARTED = time.time()
+PLANTED_TOPIC = "pii-planted"  # the self-test's topic: personal data on purpose
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -163,6 +215,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _metric_labels()
     _stack_logs(_STARTED)
+    _session_broker()
     if RECORDER.findings:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
