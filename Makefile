@@ -8,8 +8,9 @@ setup:
 run:
 	scripts/run-local
 
-# Everything: unit, integration (real Kafka + PostgreSQL), deploy checks, e2e, faults.
-test: setup
+# Everything: lint, then unit, integration (real Kafka + PostgreSQL), deploy checks, e2e,
+# faults and security.
+test: setup lint
 	.venv/bin/pytest -q
 
 test-unit:

@@ -51,7 +51,8 @@ class Settings:
         values: dict[str, object] = dict(
             service=service,
             # A per-service variable wins so one shell can run all four services.
-            database_url=os.environ.get(prefix + "DATABASE_URL") or _env("DATABASE_URL", default_db),
+            database_url=(os.environ.get(prefix + "DATABASE_URL")
+                          or _env("DATABASE_URL", default_db)),
             kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             jwt_algorithm=_env("BBI_JWT_ALGORITHM", "HS256"),
             jwt_secret=_env("BBI_JWT_SECRET", LOCAL_DEV_SECRET),

@@ -92,7 +92,8 @@ class BatchApplier:
             rows = conn.execute(sa.select(o.c.topic, o.c.partition, o.c.next_offset)
                                 .where(o.c.consumer == self.c.name)).all()
         wanted = set(partitions)
-        return {(r.topic, r.partition): r.next_offset for r in rows if (r.topic, r.partition) in wanted}
+        return {(r.topic, r.partition): r.next_offset for r in rows
+                if (r.topic, r.partition) in wanted}
 
     def apply(self, records: list[Any],
               before_commit: Callable[[list[DeadLetter]], None]) -> list[DeadLetter]:
@@ -122,7 +123,8 @@ class BatchApplier:
         self.c.stats["deadlettered"] += len(dead)
         return dead
 
-    def _drop_seen(self, conn: Connection, events: list[tuple[Any, Event]]) -> list[tuple[Any, Event]]:
+    def _drop_seen(self, conn: Connection,
+                   events: list[tuple[Any, Event]]) -> list[tuple[Any, Event]]:
         if not events:
             return []
         p = self.processed
@@ -276,7 +278,8 @@ class ConsumerRunner:
             return
         if self._producer is None:
             self._producer = self._producer_factory()
-        futures = [self._producer.send(self.prefix + TOPIC_DEADLETTER, key=d.key, value=d.to_bytes(self.c.name))
+        topic = self.prefix + TOPIC_DEADLETTER
+        futures = [self._producer.send(topic, key=d.key, value=d.to_bytes(self.c.name))
                    for d in dead]
         self._producer.flush(timeout=30)
         for fut in futures:
@@ -284,8 +287,9 @@ class ConsumerRunner:
         m = worker_metrics()
         for d in dead:
             m.events_deadlettered.labels(self.c.service, self.c.name, d.reason).inc()
-            log.warning("event dead-lettered", extra={"reason": d.reason, "topic": d.topic,
-                                                       "partition": d.partition, "offset": d.offset})
+            log.warning("event dead-lettered", extra={
+                "reason": d.reason, "topic": d.topic, "partition": d.partition,
+                "offset": d.offset})
 
     def _report_lag(self) -> None:
         if time.monotonic() - self._last_lag < 5:

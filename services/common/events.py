@@ -142,7 +142,8 @@ def parse_event(raw: bytes | None) -> Event:
         raise EventError("bad_envelope", "not an object")
     missing = [f for f in ENVELOPE_FIELDS if f not in doc]
     if missing or doc.get("specversion") != SPEC_VERSION or not isinstance(doc.get("data"), dict):
-        raise EventError("bad_envelope", {"missing": missing, "specversion": doc.get("specversion")})
+        raise EventError("bad_envelope",
+                         {"missing": missing, "specversion": doc.get("specversion")})
     et = event_type(str(doc["type"]))
     data = _load_fast(et, doc["data"])
     if data is None:  # not the canonical form: marshmallow decides (and words the reasons)

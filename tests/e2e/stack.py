@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -19,6 +21,21 @@ from services.common.config import REPO_ROOT
 from services.common.local_postgres import create_database
 from services.common.migrations import upgrade
 from services.common.service_runtime import SERVICES
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 60.0, every: float = 0.5) -> T:
+    """Poll until `check()` returns without AssertionError; re-raise the last one (events
+    cross Kafka asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(every)
 
 
 def free_port() -> int:

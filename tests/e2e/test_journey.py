@@ -19,7 +19,7 @@ from services.common.auth import issue_token
 from services.common.config import Settings
 from services.common.db import make_engine
 from services.registration.partner import create_partner
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, eventually
 from tests.unit.registration_helpers import nik, payload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -46,18 +46,6 @@ def samples(stack: Stack) -> dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 def value(snap: dict, name: str, **labels: str) -> float:
     return snap.get((name, frozenset(labels.items())), 0.0)
-
-
-def eventually(check: Any, timeout: float = 60.0) -> Any:
-    """Poll until `check()` returns without AssertionError (events cross Kafka asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def register(stack: Stack, n: int, **over: Any) -> dict[str, Any]:

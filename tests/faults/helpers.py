@@ -3,7 +3,7 @@ poll until a condition holds."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import httpx
@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.events import Event
+from tests.e2e.stack import Stack, eventually  # noqa: F401 - re-exported for the fault tests
 
 T = TypeVar("T")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -75,13 +76,6 @@ def produce(bootstrap: str, prefix: str, events: Iterable[Event]) -> int:
     return n
 
 
-def eventually(check: Callable[[], T], timeout: float = 60.0, every: float = 0.5) -> T:
-    """Poll until `check()` returns without AssertionError; re-raise the last one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(every)
+def applied(stack: Stack) -> int:
+    """Events the metrics service has applied (its aggregate counter, all types)."""
+    return int(total(scrape(stack.url("metrics", "/metrics")), "bbi_metrics_events_applied_total"))

@@ -13,16 +13,13 @@ import pytest
 
 from services.metrics.sample import business_samples, nonzero
 from tests.e2e.stack import Stack
-from tests.faults.helpers import produce, scrape, total
+from tests.faults.helpers import applied, produce
 from tests.faults.results import Outcome
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 KILLS = 10
 SEED = 20200514  # the launch date of the movement; printed in the results for a replay
 
-
-def applied(stack: Stack) -> int:
-    return int(total(scrape(stack.url("metrics", "/metrics")), "bbi_metrics_events_applied_total"))
 
 
 @pytest.mark.timeout(600)

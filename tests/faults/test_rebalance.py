@@ -13,7 +13,7 @@ import pytest
 
 from services.metrics.sample import business_samples, expected, nonzero
 from tests.e2e.stack import Stack, free_port
-from tests.faults.helpers import produce, scrape, total
+from tests.faults.helpers import applied, produce, scrape, total
 from tests.faults.results import Outcome
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -26,9 +26,6 @@ def consumed(port: int) -> int:
     m = scrape(f"http://127.0.0.1:{port}/metrics")
     return int(total(m, "bbi_consumer_events_total", consumer="metrics-aggregates"))
 
-
-def applied(stack: Stack) -> int:
-    return int(total(scrape(stack.url("metrics", "/metrics")), "bbi_metrics_events_applied_total"))
 
 
 @pytest.mark.timeout(420)

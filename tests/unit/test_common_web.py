@@ -134,7 +134,8 @@ def test_health_ready_metrics_and_correlation_id(client_settings) -> None:  # ty
     r = client.get("/healthz", headers={"X-Correlation-ID": "abc-123"})
     assert r.headers["X-Correlation-ID"] == "abc-123"
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'bbi_http_requests_total{method="GET",route="/healthz",service="demo",status="200"}' in text
+    assert ('bbi_http_requests_total{method="GET",route="/healthz",service="demo",status="200"}'
+            in text)
     assert client.get("/openapi.json").json["info"]["title"] == "Demo"
 
 
