@@ -30,13 +30,19 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-def make_consumer(settings: Settings, group_id: str, topics: list[str],
+def group_id(settings: Settings, consumer: str) -> str:
+    """The Kafka group of a consumer: its name behind the topic prefix, so systems that share
+    a broker under different prefixes (test stacks, environments) never share a group."""
+    return settings.topic_prefix + consumer
+
+
+def make_consumer(settings: Settings, consumer: str, topics: list[str],
                   **overrides: Any) -> KafkaConsumer:
     """A group consumer that commits only what was processed (no auto-commit)."""
     config: dict[str, Any] = dict(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=group_id,
-        client_id=f"{settings.service}-{group_id}",
+        group_id=group_id(settings, consumer),
+        client_id=f"{settings.service}-{consumer}",
         enable_auto_commit=False,          # a crash must never skip an unprocessed event
         auto_offset_reset="earliest",      # a new group reads the whole history
         max_poll_records=settings.consumer_max_poll_records,

@@ -19,6 +19,7 @@ from services.common.config import Settings
 from services.common.consumer import ConsumerRunner, RetryLater
 from services.common.db import make_engine
 from services.common.events import Event
+from services.common.kafka_clients import group_id
 from services.common.migrations import upgrade
 from services.metrics import store
 from services.metrics.app import create_app
@@ -131,7 +132,7 @@ def _reset_group(settings: Settings, engine: sa.Engine) -> None:
         conn.execute(o.delete().where(o.c.consumer == CONSUMER_NAME))
     kc = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=CONSUMER_NAME,
+        group_id=group_id(settings, CONSUMER_NAME),
         enable_auto_commit=False,
     )
     tps = [TopicPartition(settings.topic_prefix + t, p) for t in c.DOMAIN_TOPICS for p in range(3)]
