@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from services.common.reference import provinces
 from services.common.web import get_engine
 from services.metrics import handlers
 from services.metrics.schemas import ProvinceSchema, SummarySchema
@@ -22,7 +23,10 @@ class Summary(MethodView):
         return handlers.summary(get_engine())
 
 
-@blp.route("/provinces/<string:code>")
+@blp.route("/provinces/<string:code>", parameters=[{
+    "in": "path", "name": "code", "required": True,
+    "description": "Two-digit Kemendagri province code (reference/provinces.csv)",
+    "schema": {"type": "string", "enum": sorted(provinces())}}])
 class Province(MethodView):
     @blp.response(200, ProvinceSchema)
     @blp.alt_response(404, description="Unknown province code (problem details)")
