@@ -30,6 +30,7 @@ test-security:
 
 lint:
 	.venv/bin/ruff check services tests bench
+	.venv/bin/mypy services
 
 bench:
 	.venv/bin/python -m bench.run

@@ -46,7 +46,8 @@ def kafka_start(port: int, data_dir: Path, foreground: bool) -> None:
 
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
-            broker.process.wait()
+            if broker.process is not None:  # None only for a broker found by its pid file
+                broker.process.wait()
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:

@@ -181,6 +181,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]
     name = prep.format_table(table)
     stmt = f"COPY {name} ({', '.join(prep.quote(c) for c in cols)}) FROM STDIN (FORMAT BINARY)"
     raw = conn.connection.driver_connection
+    assert raw is not None  # an open Connection always has its DBAPI connection
     try:
         # Binary COPY needs each column's exact type (int4 vs int8...): ask the catalog.
         oids = dict(raw.execute(

@@ -36,13 +36,13 @@ def group_id(settings: Settings, consumer: str) -> str:
     return settings.topic_prefix + consumer
 
 
-def make_consumer(settings: Settings, consumer: str, topics: list[str],
+def make_consumer(settings: Settings, name: str, topics: list[str],
                   **overrides: Any) -> KafkaConsumer:
     """A group consumer that commits only what was processed (no auto-commit)."""
     config: dict[str, Any] = dict(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=group_id(settings, consumer),
-        client_id=f"{settings.service}-{consumer}",
+        group_id=group_id(settings, name),
+        client_id=f"{settings.service}-{name}",
         enable_auto_commit=False,          # a crash must never skip an unprocessed event
         auto_offset_reset="earliest",      # a new group reads the whole history
         max_poll_records=settings.consumer_max_poll_records,

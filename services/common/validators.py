@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import validate
 
@@ -18,6 +18,7 @@ class Pattern(validate.Regexp):
         super().__init__(regex, flags=re.ASCII, error=error)
 
     def __call__(self, value: Any) -> Any:
-        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+        regex = cast("re.Pattern[str]", self.regex)  # marshmallow types it loosely
+        if not isinstance(value, str) or regex.fullmatch(value) is None:
             raise validate.ValidationError(self._format_error(value))
         return value

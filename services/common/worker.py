@@ -2,6 +2,7 @@
 its own thread with its own Kafka client, plus a /metrics endpoint for the worker."""
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -45,10 +46,11 @@ class Worker:
             c.service = c.service or s.service
             runner = ConsumerRunner(
                 self.engine, self.md, c,
-                kafka_factory=lambda c=c: make_consumer(s, c.name, []),
+                kafka_factory=functools.partial(make_consumer, s, c.name, []),
                 producer_factory=lambda: make_producer(s), topic_prefix=s.topic_prefix)
             self.runners.append(runner)
-            self._spawn(f"consumer-{c.name}", lambda r=runner: r.run_forever(self._stop.is_set))
+            self._spawn(f"consumer-{c.name}",
+                        functools.partial(runner.run_forever, self._stop.is_set))
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)

@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from services.common.events import DEAD_LETTER_REASONS
-from services.common.reference import SCALES, provinces
+from services.common.reference import SCALES, Target, provinces
 from services.metrics import store
 from services.metrics.domain import CATALOG, national_actuals, national_targets
 
@@ -78,12 +78,12 @@ def _targets(values: list[tuple[str, dict[str, str], int]]) -> Iterator[Metric]:
         "The last target of each metric (its latest year), which stands after that year",
         labels=["metric", "year"],
     )
-    latest: dict[str, object] = {}
+    latest: dict[str, Target] = {}
     for t in national_targets():
-        if t.metric not in latest or t.year > latest[t.metric].year:  # type: ignore[attr-defined]
+        if t.metric not in latest or t.year > latest[t.metric].year:
             latest[t.metric] = t
     for t in latest.values():
-        final.add_metric([t.metric, str(t.year)], t.value)  # type: ignore[attr-defined]
+        final.add_metric([t.metric, str(t.year)], t.value)
     yield target
     yield final
     yield actual

@@ -72,6 +72,8 @@ def _validated(v: str, validators: tuple[Any, ...]) -> str:
 @functools.cache
 def _metadata_as_analysed() -> bool:
     md = PhoneMetadata.metadata_for_region("ID")
+    if md is None:  # a phonenumbers build without Indonesia: never trust the fast path
+        return False
     snap = repr([(n, d and d.national_number_pattern, d and tuple(d.possible_length))
                  for n in _DESCS for d in [getattr(md, n)]])
     snap += repr(md.same_mobile_and_fixed_line_pattern)
