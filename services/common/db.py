@@ -27,14 +27,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_ids(n: int) -> list[str]:
+    """n random (version 4) UUIDs as text, like str(uuid.uuid4()) at a fraction of the cost
+    (one urandom call for all of them): bulk paths make several per row."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    h = raw.hex()
+    return [f"{h[o:o + 8]}-{h[o + 8:o + 12]}-{h[o + 12:o + 16]}-{h[o + 16:o + 20]}-"
+            f"{h[o + 20:o + 32]}" for o in range(0, 32 * n, 32)]
+
+
 def new_id() -> str:
-    """A random (version 4) UUID as text, like str(uuid.uuid4()) at less than half the cost:
-    bulk paths make one per row."""
-    b = bytearray(os.urandom(16))
-    b[6] = b[6] & 0x0F | 0x40  # version 4
-    b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """One random (version 4) UUID as text."""
+    return new_ids(1)[0]
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):

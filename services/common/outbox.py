@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
-from services.common.db import utcnow
+from services.common.db import bulk_insert, utcnow
 from services.common.events import Event
 from services.common.observability import worker_metrics
 
@@ -36,6 +36,13 @@ def add_events(conn: Connection, md: sa.MetaData, events: Iterable[Event],
     if rows:
         conn.execute(outbox_table(md).insert(), rows)
     return len(rows)
+
+
+def add_rows(conn: Connection, md: sa.MetaData, rows: Iterable[dict[str, Any]]) -> None:
+    """Stage pre-built outbox rows (the columns add_events fills) in the caller's transaction
+    with one bulk insert: for batch paths that encode thousands of payloads themselves. `rows`
+    may be a generator."""
+    bulk_insert(conn, outbox_table(md), rows)
 
 
 class Publisher:

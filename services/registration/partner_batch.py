@@ -7,9 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services.common import outbox
 from services.common.config import Settings
 from services.common.db import bulk_insert, is_unique_violation, utcnow
-from services.common.outbox import outbox_table
 from services.registration.handlers import new_row, uow
 from services.registration.partner import dedupe_keys, existing_matches, validate_items
 from services.registration.partner_outbox import outbox_rows
@@ -67,8 +67,8 @@ def _write(engine: Engine, settings: Settings, partner: Any,
              "store_url": d.get("store_url"), "onboarded_at": now} for r, d in fresh])
         # The rows add_events would stage at commit, built (a generator) while the server
         # stores the first ones.
-        bulk_insert(u.conn, outbox_table(metadata),
-                    outbox_rows([r for r, _ in fresh], partner.platform, now, u.topic_prefix))
+        outbox.add_rows(u.conn, metadata,
+                        outbox_rows([r for r, _ in fresh], partner.platform, now, u.topic_prefix))
 
 
 class _Seen:

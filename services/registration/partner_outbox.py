@@ -10,28 +10,18 @@ byte for byte against `Event(...).to_bytes()`, against make_event's data, and wi
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from services.common import contracts
+from services.common.db import new_ids
 from services.common.events import DATA_CONTENT_TYPE, SPEC_VERSION, event_type
 from services.common.observability import correlation_id
 from services.registration.handlers import SOURCE
 
 # Event.to_bytes's settings: compact separators, UTF-8 text.
 _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _uuid4s(n: int) -> list[str]:
-    """n random (version 4, RFC 4122 variant) UUIDs as text: uuid.uuid4() costs ~3 us each."""
-    raw = bytearray(os.urandom(16 * n))
-    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])
-    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])
-    h = raw.hex()
-    return [f"{h[o:o + 8]}-{h[o + 8:o + 12]}-{h[o + 12:o + 16]}-{h[o + 16:o + 20]}-"
-            f"{h[o + 20:o + 32]}" for o in range(0, 32 * n, 32)]
 
 
 def _cached(encode: Callable[[Any], str]) -> Callable[[Any], str]:
@@ -67,7 +57,7 @@ def outbox_rows(rows: list[dict[str, Any]], platform: str, now: datetime,
     code = _cached(_json)
     declared = _cached(lambda text: _json([p for p in (text or "").split(",") if p]))
     cid = correlation_id.get()
-    ids = iter(_uuid4s(len(rows) * (2 if cid else 4)))
+    ids = iter(new_ids(len(rows) * (2 if cid else 4)))
     for r in rows:
         uid = r["id"]
         reg_data = (

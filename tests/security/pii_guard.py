@@ -7,7 +7,7 @@ produces and fails the session when personal data shows up:
 - the label values of the in-process Prometheus registries at the end,
 - the process logs of the e2e and fault stacks written under var/ during this run,
 - every record on the session's test broker at the end (what the stack processes published),
-- the partner batch's outbox payloads (built from a template, not through Event.to_dict).
+- pre-built outbox rows staged with outbox.add_rows (the partner batch's template payloads).
 Personal data is found by value (the names, NIK, phone and e-mail the test factories use)
 and by pattern: a NIK that passes the NIK rules, an 18-digit NIP with a real birth date,
 Indonesian mobile numbers and e-mail addresses. NIB (a business number), UUIDs, hashes and
@@ -131,16 +131,19 @@ def _install() -> None:
     logging.Logger.handle = recording_handle  # type: ignore[method-assign]
     Event.to_dict = recording_to_dict  # type: ignore[method-assign]
 
-    from services.registration import partner_batch
+    from services.common import outbox
 
-    rows = partner_batch.outbox_rows
+    add_rows = outbox.add_rows
 
-    def recording_rows(*args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        for row in rows(*args, **kwargs):
-            RECORDER.feed(bytes(row["payload"]).decode("utf-8", "replace"), "event")
-            yield row
+    def recording_add_rows(conn: Any, md: Any, rows: Any) -> None:
+        def scanned() -> Iterator[dict[str, Any]]:
+            for row in rows:
+                RECORDER.feed(bytes(row["payload"]).decode("utf-8", "replace"), "event")
+                yield row
 
-    partner_batch.outbox_rows = recording_rows  # type: ignore[assignment]
+        add_rows(conn, md, scanned())
+
+    outbox.add_rows = recording_add_rows  # type: ignore[assignment]
 
 
 def _metric_labels() -> None:

@@ -81,7 +81,21 @@ def test_a_planted_nik_on_the_broker_is_caught(kafka_bootstrap: str, topic_prefi
     assert [f.kind for f in found] == ["nik"], found
 
 
-def test_partner_batch_payloads_are_scanned(tmp_path: Path) -> None:
-    from services.registration import partner_batch
+def test_prebuilt_outbox_rows_are_scanned(tmp_path: Path) -> None:
+    import sqlalchemy as sa
 
-    assert partner_batch.outbox_rows.__name__ == "recording_rows"  # the guard's hook is on
+    from services.common import outbox
+    from services.common.db import make_engine, new_metadata, utcnow
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'o.db'}")
+    md = new_metadata()
+    md.create_all(engine)
+    row = {"topic": "bbi.umkm", "key": "k", "event_id": str(uuid.uuid4()),
+           "event_type": "bbi.umkm.registered.v1", "created_at": utcnow(),
+           "payload": b'{"data": {"email": "sri@example.id"}}'}
+    with pii_guard.planted() as found, engine.begin() as conn:
+        outbox.add_rows(conn, md, iter([row]))  # a generator, as the partner batch passes
+    assert "email" in {f.kind for f in found}, found
+    with engine.connect() as conn:  # the hook passed the row through to the table
+        count = sa.select(sa.func.count()).select_from(md.tables["outbox"])
+        assert conn.execute(count).scalar() == 1

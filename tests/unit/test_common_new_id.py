@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import uuid
 
-from services.common.db import new_id
-from services.registration.partner_outbox import _uuid4s
+from services.common.db import new_id, new_ids
 
 
 def test_ids_are_canonical_random_version_4_uuids() -> None:
-    for ids in ([new_id() for _ in range(5000)], _uuid4s(5000)):
+    for ids in ([new_id() for _ in range(5000)], new_ids(5000)):
         assert len(set(ids)) == len(ids)
         for text in ids:
             u = uuid.UUID(text)
