@@ -15,7 +15,7 @@ from flask_smorest import Api
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
-from services.common.apidoc import SecuredResponses, ServiceApi
+from services.common.apidoc import SecuredResponses, ServiceApi, install_swagger_ui
 from services.common.config import Settings
 from services.common.db import make_engine, utcnow
 from services.common.errors import ApiError
@@ -65,8 +65,6 @@ def create_service_app(name: str, settings: Settings, md: sa.MetaData,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE=title, API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         API_SPEC_OPTIONS={"components": {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}},
         JSON_SORT_KEYS=False,
@@ -77,6 +75,7 @@ def create_service_app(name: str, settings: Settings, md: sa.MetaData,
     _install_request_hooks(app, name)
     _install_error_handlers(app)
     _install_health(app)
+    install_swagger_ui(app, title)  # /docs from the packaged dist, not a CDN
     return app, api
 
 
