@@ -19,6 +19,11 @@ from services.common.observability import worker_metrics
 
 log = logging.getLogger(__name__)
 RELAY_LOCK_ID = 0x0BB1  # PostgreSQL advisory lock: one active relay per service database
+# CloudEvents Kafka protocol binding, structured mode: every outbox payload is a whole
+# CloudEvents JSON document, and this header is how a generic reader (the CloudEvents SDKs,
+# Kafka Connect, Knative) tells structured from binary mode without parsing the value.
+STRUCTURED_CONTENT_TYPE = b"application/cloudevents+json; charset=UTF-8"
+CE_HEADERS = [("content-type", STRUCTURED_CONTENT_TYPE)]
 
 
 def outbox_table(md: sa.MetaData) -> sa.Table:
@@ -85,7 +90,8 @@ class KafkaPublisher(Publisher):
                 return _failed(exc, len(batch))
         producer: Any = self._producer
         try:
-            futures = [producer.send(t, key=k.encode(), value=v) for t, k, v in batch]
+            futures = [producer.send(t, key=k.encode(), value=v, headers=CE_HEADERS)
+                       for t, k, v in batch]
         except Exception as exc:  # noqa: BLE001 - e.g. metadata timeout: nothing is confirmed
             self.close(timeout=1.0)
             return _failed(exc, len(batch))
