@@ -27,5 +27,7 @@ def consumers() -> list[Consumer]:
     """The consumer groups of the campaign worker."""
     return [Consumer(name="campaign-umkm-directory", topics=[contracts.TOPIC_UMKM],
                      handlers={contracts.UMKM_REGISTERED: on_registered,
+                               contracts.UMKM_ONBOARDED: umkm_directory.on_onboarded,
+                               contracts.UMKM_CLAIMED: umkm_directory.on_claimed,
                                contracts.UMKM_WITHDRAWN: on_withdrawn},
                      service="campaign")]

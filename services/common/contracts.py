@@ -39,6 +39,13 @@ def _province(**kw: object) -> fields.Field:
     return fields.String(validate=validate.OneOf(sorted(provinces())), **kw)  # type: ignore[arg-type]
 
 
+def _subject(**kw: object) -> fields.Field:
+    # An account id (e.g. Keycloak's UUID subject). No '@' or spaces, so an e-mail address
+    # or a person's name cannot pass for one; not digits alone, so neither can a NIK or NIP.
+    return fields.String(validate=Pattern(r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9._:|-]{0,127}$"),
+                         **kw)  # type: ignore[arg-type]
+
+
 _scale = fields.String(required=True, validate=validate.OneOf(SCALES))
 _section = fields.String(required=True, validate=validate.OneOf(sorted(KBLI_SECTIONS)))
 _platform = fields.String(required=True, validate=validate.OneOf(sorted(PLATFORMS)))
@@ -59,6 +66,15 @@ class UmkmRegistered(_Strict):
     channel = fields.String(required=True, validate=validate.OneOf(("public", "partner")))
     partner_code = fields.String(required=False, allow_none=True)
     registered_at = fields.AwareDateTime(required=True)
+    # Optional, so events already in the topic (written before these fields) stay valid.
+    # The owner's account subject: pseudonymous (an identity provider's user id, never a
+    # NIK, name or e-mail); None for a partner-reported merchant until its owner claims it.
+    owner_subject = _subject(required=False, allow_none=True)
+    # What a public catalogue shows of the business, so officials can name who they bought
+    # from (DESIGN §3): the trade name and the NIB, never anything about the owner.
+    trade_name = fields.String(required=False, allow_none=True,
+                               validate=validate.Length(min=1, max=200))
+    nib = fields.String(required=False, allow_none=True, validate=Pattern(r"^\d{13}$"))
 
 
 class UmkmVerified(_Strict):
@@ -85,6 +101,14 @@ class UmkmCurated(_Strict):
 class UmkmWithdrawn(_Strict):
     umkm_id = _uuid()
     withdrawn_at = fields.AwareDateTime(required=True)
+
+
+class UmkmClaimed(_Strict):
+    """A signed-in owner proved a partner-reported business (NIK + NIB): it is theirs now."""
+
+    umkm_id = _uuid()
+    owner_subject = _subject(required=True)
+    claimed_at = fields.AwareDateTime(required=True)
 
 
 # --- bbi.training (key: session id, or course id for self-paced work) --------------------
@@ -188,6 +212,7 @@ UMKM_VERIFIED = "bbi.umkm.verified.v1"
 UMKM_ONBOARDED = "bbi.umkm.onboarded.v1"
 UMKM_CURATED = "bbi.umkm.curated.v1"
 UMKM_WITHDRAWN = "bbi.umkm.withdrawn.v1"
+UMKM_CLAIMED = "bbi.umkm.claimed.v1"
 TRAINING_SESSION_SCHEDULED = "bbi.training.session_scheduled.v1"
 TRAINING_SESSION_CANCELLED = "bbi.training.session_cancelled.v1"
 TRAINING_ENROLLED = "bbi.training.enrolled.v1"
@@ -208,6 +233,7 @@ for _name, _topic, _schema, _key in (
     (UMKM_ONBOARDED, TOPIC_UMKM, UmkmOnboarded, "umkm_id"),
     (UMKM_CURATED, TOPIC_UMKM, UmkmCurated, "umkm_id"),
     (UMKM_WITHDRAWN, TOPIC_UMKM, UmkmWithdrawn, "umkm_id"),
+    (UMKM_CLAIMED, TOPIC_UMKM, UmkmClaimed, "umkm_id"),
     (TRAINING_SESSION_SCHEDULED, TOPIC_TRAINING, TrainingSessionScheduled, "session_id"),
     (TRAINING_SESSION_CANCELLED, TOPIC_TRAINING, TrainingSessionCancelled, "session_id"),
     (TRAINING_ENROLLED, TOPIC_TRAINING, TrainingEnrolled, "session_id"),

@@ -1,8 +1,16 @@
 """Read model of registered businesses, kept from `bbi.umkm` events by the services that
-must know whether a business may enrol or sell (training, campaign). No personal data."""
+must know whether a business may enrol or sell, and whose it is (training, campaign).
+
+It holds what a public catalogue shows (trade name, NIB, province, platforms) and the owner's
+pseudonymous account subject; never personal data. Every handler is idempotent and accepts
+the events of one business in any order (a replay, or a rebuilt topic): a withdrawal is
+final, a claim that arrives before the registration is kept for it."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -11,6 +19,12 @@ from services.common.db import UtcDateTime, utcnow
 from services.common.events import Event
 
 TABLE = "umkm_directory"
+PLATFORMS_TABLE = "umkm_directory_platforms"
+REGISTERED, WITHDRAWN = "registered", "withdrawn"
+# A row that only holds a claim whose registration has not arrived yet: not a known business.
+PENDING = "pending"
+UNKNOWN_PROVINCE = "00"
+MAX_SEARCH = 50  # a search answers a short pick list, never a dump of the directory
 
 
 @dataclass(frozen=True)
@@ -18,52 +32,171 @@ class KnownUmkm:
     umkm_id: str
     province_code: str
     status: str  # "registered" or "withdrawn"
+    owner_subject: str | None = None
+    trade_name: str | None = None
+    nib: str | None = None
+    platforms: tuple[str, ...] = ()  # onboarded on (bbi.umkm.onboarded.v1)
+    platforms_declared: tuple[str, ...] = ()  # the owner's own statement at registration
 
     @property
     def active(self) -> bool:
-        return self.status != "withdrawn"
+        return self.status != WITHDRAWN
 
 
 def add_umkm_directory(md: sa.MetaData) -> sa.Table:
-    """Define the read-model table on a service's metadata."""
+    """Define the read-model tables on a service's metadata."""
+    sa.Table(
+        PLATFORMS_TABLE, md,
+        sa.Column("umkm_id", sa.String(36), primary_key=True),
+        sa.Column("platform", sa.String(40), primary_key=True),
+        sa.Column("onboarded_at", UtcDateTime, nullable=False),
+    )
     return sa.Table(
         TABLE, md,
         sa.Column("umkm_id", sa.String(36), primary_key=True),
         sa.Column("province_code", sa.String(2), nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("updated_at", UtcDateTime, nullable=False),
+        sa.Column("owner_subject", sa.String(128)),
+        sa.Column("trade_name", sa.String(200)),
+        sa.Column("name_key", sa.String(200)),  # casefolded, spaces collapsed: for search
+        # Not unique: a withdrawn business's NIB may be registered again under a new id, and
+        # the two events travel on different partitions.
+        sa.Column("nib", sa.String(13)),
+        sa.Column("platforms_declared", sa.String(400)),  # comma-separated platform codes
+        sa.Index("ix_umkm_directory_nib", "nib"),
+        sa.Index("ix_umkm_directory_owner", "owner_subject"),
+        sa.Index("ix_umkm_directory_province_name", "province_code", "name_key"),
     )
 
 
 _MD = sa.MetaData()
 _TABLE = add_umkm_directory(_MD)  # same columns as every service's copy: used for statements
+_PLATFORMS = _MD.tables[PLATFORMS_TABLE]
+
+
+def name_key(name: str) -> str:
+    """How names are compared: case and spacing do not matter."""
+    return " ".join(name.casefold().split())
+
+
+def _status(conn: Connection, uid: str) -> str | None:
+    return conn.execute(sa.select(_TABLE.c.status).where(_TABLE.c.umkm_id == uid)).scalar()
 
 
 def on_registered(conn: Connection, event: Event) -> None:
     """Insert the business; a later withdrawal that arrived first is never undone."""
+    t, d = _TABLE, event.data
+    uid = d["umkm_id"]
+    values = {"province_code": d["province_code"], "status": REGISTERED, "updated_at": utcnow(),
+              "trade_name": d.get("trade_name"),
+              "name_key": name_key(d["trade_name"]) if d.get("trade_name") else None,
+              "nib": d.get("nib"),
+              "platforms_declared": ",".join(d.get("platforms_declared") or [])}
+    status = _status(conn, uid)
+    if status is None:
+        conn.execute(t.insert().values(umkm_id=uid, owner_subject=d.get("owner_subject"),
+                                       **values))
+    elif status == PENDING:  # its claim came first: the claimed owner stays
+        conn.execute(t.update().where(t.c.umkm_id == uid).values(
+            owner_subject=sa.func.coalesce(t.c.owner_subject, d.get("owner_subject")),
+            **values))
+
+
+def on_onboarded(conn: Connection, event: Event) -> None:
+    """One more platform the business sells on (once per platform, whatever the order)."""
+    uid, platform = event.data["umkm_id"], event.data["platform"]
+    if _status(conn, uid) == WITHDRAWN:
+        return
+    p = _PLATFORMS
+    seen = conn.execute(sa.select(p.c.platform).where(p.c.umkm_id == uid,
+                                                      p.c.platform == platform)).first()
+    if seen is None:  # one consumer per service applies these, in partition order
+        conn.execute(p.insert().values(umkm_id=uid, platform=platform,
+                                       onboarded_at=datetime.fromisoformat(
+                                           event.data["onboarded_at"])))
+
+
+def on_claimed(conn: Connection, event: Event) -> None:
+    """The owner proved a partner-reported business: from now on it is theirs."""
     t = _TABLE
-    uid, province = event.data["umkm_id"], event.data["province_code"]
-    exists = conn.execute(sa.select(t.c.status).where(t.c.umkm_id == uid)).first()
-    if exists is None:
-        conn.execute(t.insert().values(umkm_id=uid, province_code=province,
-                                       status="registered", updated_at=utcnow()))
+    uid, owner = event.data["umkm_id"], event.data["owner_subject"]
+    status = _status(conn, uid)
+    if status is None:  # the registration has not arrived: keep the claim for it
+        conn.execute(t.insert().values(umkm_id=uid, province_code=UNKNOWN_PROVINCE,
+                                       status=PENDING, owner_subject=owner,
+                                       updated_at=utcnow()))
+    elif status != WITHDRAWN:
+        conn.execute(t.update().where(t.c.umkm_id == uid)
+                     .values(owner_subject=owner, updated_at=utcnow()))
 
 
 def on_withdrawn(conn: Connection, event: Event) -> None:
-    """Mark withdrawn (the business can no longer enrol or be bought from)."""
+    """Mark withdrawn (no more enrolling or selling) and forget name, NIB, owner, platforms."""
     t = _TABLE
     uid = event.data["umkm_id"]
-    done = conn.execute(t.update().where(t.c.umkm_id == uid)
-                        .values(status="withdrawn", updated_at=utcnow())).rowcount
+    erased = {"status": WITHDRAWN, "updated_at": utcnow(), "owner_subject": None,
+              "trade_name": None, "name_key": None, "nib": None}
+    done = conn.execute(t.update().where(t.c.umkm_id == uid).values(**erased)).rowcount
     if not done:
         # Withdrawal before registration arrived (other partition order): remember it.
-        conn.execute(t.insert().values(umkm_id=uid, province_code="00", status="withdrawn",
-                                       updated_at=utcnow()))
+        conn.execute(t.insert().values(umkm_id=uid, province_code=UNKNOWN_PROVINCE, **erased))
+    conn.execute(_PLATFORMS.delete().where(_PLATFORMS.c.umkm_id == uid))
+
+
+_COLUMNS = (_TABLE.c.umkm_id, _TABLE.c.province_code, _TABLE.c.status, _TABLE.c.owner_subject,
+            _TABLE.c.trade_name, _TABLE.c.nib, _TABLE.c.platforms_declared)
+
+
+def _known(conn: Connection, rows: Iterable[Any]) -> list[KnownUmkm]:
+    rows = list(rows)
+    ids = [r.umkm_id for r in rows]
+    on: dict[str, list[str]] = {i: [] for i in ids}
+    if ids:
+        p = _PLATFORMS
+        for uid, platform in conn.execute(sa.select(p.c.umkm_id, p.c.platform)
+                                          .where(p.c.umkm_id.in_(ids))
+                                          .order_by(p.c.umkm_id, p.c.platform)):
+            on[uid].append(platform)
+    return [KnownUmkm(r.umkm_id, r.province_code, r.status, r.owner_subject, r.trade_name,
+                      r.nib, tuple(on[r.umkm_id]),
+                      tuple(x for x in (r.platforms_declared or "").split(",") if x))
+            for r in rows]
+
+
+def _select() -> Any:
+    return sa.select(*_COLUMNS).where(_TABLE.c.status != PENDING)
 
 
 def find(conn: Connection, umkm_id: str) -> KnownUmkm | None:
     """The business as this service knows it, or None if its registration has not arrived."""
+    found = _known(conn, conn.execute(_select().where(_TABLE.c.umkm_id == str(umkm_id))))
+    return found[0] if found else None
+
+
+def find_by_nib(conn: Connection, nib: str) -> KnownUmkm | None:
+    """The live business with this NIB (a withdrawn one only if no live one has it)."""
     t = _TABLE
-    row = conn.execute(sa.select(t.c.umkm_id, t.c.province_code, t.c.status)
-                       .where(t.c.umkm_id == str(umkm_id))).first()
-    return KnownUmkm(row.umkm_id, row.province_code, row.status) if row else None
+    q = (_select().where(t.c.nib == nib)
+         .order_by((t.c.status == WITHDRAWN).asc(), t.c.updated_at.desc()).limit(1))
+    found = _known(conn, conn.execute(q))
+    return found[0] if found else None
+
+
+def search(conn: Connection, name: str, province: str | None = None,
+           limit: int = 20) -> list[KnownUmkm]:
+    """Live businesses whose trade name contains `name` (any case), by name; at most 50."""
+    t = _TABLE
+    q = _select().where(t.c.status == REGISTERED,
+                        t.c.name_key.contains(name_key(name), autoescape=True))
+    if province is not None:
+        q = q.where(t.c.province_code == province)
+    q = q.order_by(t.c.name_key, t.c.umkm_id).limit(max(1, min(limit, MAX_SEARCH)))
+    return _known(conn, conn.execute(q))
+
+
+def owned_by(conn: Connection, subject: str) -> list[KnownUmkm]:
+    """The live businesses of this owner (their account subject)."""
+    t = _TABLE
+    q = _select().where(t.c.owner_subject == subject, t.c.status == REGISTERED)
+    return _known(conn, conn.execute(q.order_by(t.c.umkm_id)))

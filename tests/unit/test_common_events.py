@@ -57,7 +57,7 @@ def test_unknown_type_is_reported_as_such() -> None:
 
 def test_every_type_is_versioned_and_on_its_domain_topic() -> None:
     types = registered_types()
-    assert len(types) == 18
+    assert len(types) == 19
     for name, et in types.items():
         assert name.startswith(et.topic + ".") and name.endswith(".v1")
         assert et.topic in contracts.DOMAIN_TOPICS

@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from services.common import events
 from services.common.events import Event, EventError, parse_event, registered_types
 from services.metrics.sample import mixed_stream
+from tests.event_factories import umkm_samples
 
 ODD_VALUES: list[Any] = [
     None, "", " ", 0, 1, -1, 10**30, 1.0, 1.5, True, False, "true", "1", "yes", [], {}, ["x"],
@@ -23,7 +24,8 @@ ODD_VALUES: list[Any] = [
     "2026-05-01T00:00:00", "2026-05-01", "2026-05-01 00:00:00+00:00",
     "2026-05-01T00:00:00.123456+00:00", "2026-05-01T00:00:00.5+00:00", "2026-13-01T00:00:00Z",
     "2026-05-01T00:00:00+05:30:15", "0a" * 16, "0A" * 16, ["tokopedia"], ["tokopedia", "bogus"],
-    [None], "bbi-2026-05", "-bad",
+    [None], "bbi-2026-05", "-bad", "9120000000001", "912000000000", "91200000000012",
+    "kc-3f2a", "3171011708450001", "a@b.id", "Warung Bu Sri 1", "x" * 201,
 ]
 
 
@@ -52,6 +54,10 @@ def _samples() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for e in mixed_stream(30, seed=5):
         out.setdefault(e.type, e.to_dict())
+    # The metrics stream carries neither the catalogue fields of a registration nor claims:
+    # take those from the contract samples, so every optional field is mutated too.
+    for e in umkm_samples():
+        out[e.type] = e.to_dict()
     return out
 
 
