@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,45 @@ class Prometheus:
         res = self.query("sum(up)")["data"]["result"]
         return int(float(res[0]["value"][1])) if res else 0
 
+    def wait_scraped_after(self, t: float, targets: int, scrapes: int = 2,
+                           timeout: float = 180) -> float:
+        """Block until each of `targets` targets has been scraped successfully `scrapes` times
+        after wall time `t` (two samples inside any rate() window), then until every rule
+        group has been evaluated after the last of those scrapes; returns that moment.
+        Scrapes are counted as distinct lastScrape values seen by polling, which can only
+        under-count: the wait may be longer than needed, never shorter."""
+        seen: dict[str, set[float]] = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            active = httpx.get(self.url + "/api/v1/targets", params={"state": "active"},
+                               timeout=10).json()["data"]["activeTargets"]
+            for tg in active:
+                at = _epoch(tg["lastScrape"])
+                if tg["health"] == "up" and at > t:
+                    seen.setdefault(tg["scrapeUrl"], set()).add(at)
+            done = [max(v) for v in seen.values() if len(v) >= scrapes]
+            if len(active) == targets and len(done) == targets:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not every target scraped {scrapes}x after the data: "
+                                     f"{ {u: len(v) for u, v in seen.items()} } {active}")
+            time.sleep(0.2)
+        scraped = max(done)
+        while True:
+            groups = httpx.get(self.url + "/api/v1/rules", timeout=10).json()["data"]["groups"]
+            if groups and all(_epoch(g["lastEvaluation"]) > scraped for g in groups):
+                return scraped
+            if time.monotonic() > deadline:
+                raise AssertionError(f"rules not evaluated after the last scrape: {groups}")
+            time.sleep(0.2)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+def _epoch(rfc3339: str) -> float:
+    """Prometheus' timestamps (nanosecond fractions, any offset) as seconds since the epoch."""
+    micro = re.sub(r"(\.\d{6})\d+", r"\1", rfc3339)  # fromisoformat stops at microseconds
+    return datetime.fromisoformat(micro.replace("Z", "+00:00")).timestamp()
