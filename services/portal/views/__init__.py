@@ -1,0 +1,1 @@
+"""One blueprint per audience: the public (owners), training, officials, operators."""

@@ -1,0 +1,162 @@
+"""The portal's own behaviour against fake APIs: pages render what the APIs say, API field
+errors land next to their fields, tokens stay server-side, forms need a CSRF token, errors
+are pages in the portal's style, and an operator's province scope is followed."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+
+from tests.unit.portal_helpers import UMKM_ID, FakeApis, csrf, portal, problem, sign_in
+
+
+def test_home_shows_national_progress_under_a_strict_csp(tmp_path: Path) -> None:
+    app = portal(tmp_path, FakeApis())
+    resp = app.test_client().get("/")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert 'data-stat="registered">1.234<' in html and "Rp1.500.000" in html
+    assert "2.000.000" in html and 'lang="id"' in html
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe" not in csp
+    assert "form-action 'self' http://idp.test" in csp
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
+    assert " style=" not in html and "http://" not in html.replace("http://localhost", "")
+
+
+def test_english_switch(tmp_path: Path) -> None:
+    client = portal(tmp_path, FakeApis()).test_client()
+    resp = client.get("/bahasa/en?next=/")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+    html = client.get("/").get_data(as_text=True)
+    assert 'lang="en"' in html and "National progress" in html and "1,234" in html
+    assert client.get("/bahasa/en?next=//evil.example").headers["Location"] == "/"
+
+
+def test_register_shows_each_api_field_error_next_to_its_field_then_succeeds(
+        tmp_path: Path) -> None:
+    fake = FakeApis()
+    answers = [problem(422, "validation_failed", {
+        "nik": [{"code": "nik_invalid", "message_id": "NIK tidak valid.",
+                 "message_en": "Invalid NIK."}],
+        "consent": {"given": [{"code": "consent_required", "message_id": "Wajib setuju.",
+                               "message_en": "Consent required."}]}}),
+               httpx.Response(201, json={"id": UMKM_ID, "status": "registered",
+                                         "scale": "mikro"})]
+    fake.on("POST", "/v1/umkm", lambda _r: answers.pop(0))
+    client = portal(tmp_path, fake).test_client()
+    sign_in(client, "umkm")
+    form = {"csrf_token": csrf(client, "/usaha/daftar"), "business_name": "Kopi Sari",
+            "owner_name": "Sari", "nik": "123", "phone": "0812 3456 7890",
+            "province_code": "31", "regency_code": "3171", "address": "Jl. Melati 1",
+            "postal_code": "12345", "kbli_code": "10792", "capital_idr": "Rp 50.000.000",
+            "qris": "ya", "platforms": "tokopedia", "consent_version": "2024-01",
+            "idempotency_key": "k1"}
+    resp = client.post("/usaha/daftar", data=form)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    nik_box = html[html.index('data-field="nik"'):html.index('data-field="phone"')]
+    assert "NIK tidak valid." in nik_box and 'aria-invalid="true"' in nik_box
+    assert 'id="e-consent_given"' in html and "Wajib setuju." in html
+    assert 'value="Kopi Sari"' in html  # what was typed stays
+    sent = fake.bodies("POST", "/v1/umkm")[0]
+    assert sent["capital_idr"] == 50_000_000 and sent["qris"] is True
+    assert sent["platforms"] == ["tokopedia"] and sent["consent"]["given"] is False
+    assert fake.seen[-1].headers["Authorization"] == "Bearer access-token-1"
+
+    form.update(nik="3171011708450001", consent="ya", csrf_token=csrf(client, "/usaha/daftar"))
+    resp = client.post("/usaha/daftar", data=form)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"#usaha-{UMKM_ID}")
+    keys = [r.headers["Idempotency-Key"] for r in fake.seen if r.method == "POST"]
+    assert len(keys) == 2 and keys[0] == "k1"
+
+
+def test_my_businesses_timeline(tmp_path: Path) -> None:
+    fake = FakeApis()
+    fake.on("GET", "/v1/me/umkm", lambda _r: httpx.Response(200, json={"items": [{
+        "id": UMKM_ID, "status": "onboarded", "business_name": "Kopi Papua",
+        "province_code": "91", "registered_at": "2026-07-01T01:00:00+00:00",
+        "verified_at": "2026-07-02T02:30:00+00:00", "curation": "rejected",
+        "curation_reason": "Foto produk kurang jelas", "scale": "mikro", "nib": None,
+        "platforms": [{"platform": "tokopedia", "onboarded_at": "2026-07-03T00:00:00Z"}]}]}))
+    client = portal(tmp_path, fake).test_client()
+    sign_in(client, "umkm")
+    html = client.get("/usaha-saya").get_data(as_text=True)
+    assert "2 Juli 2026 11.30 WIT" in html  # 02:30 UTC in Papua
+    assert "Foto produk kurang jelas" in html and "tokopedia" in html
+    empty = FakeApis()
+    empty.on("GET", "/v1/me/umkm", lambda _r: httpx.Response(200, json={"items": []}))
+    client = portal(tmp_path / "b", empty).test_client()
+    sign_in(client, "umkm")
+    assert "Belum ada usaha" in client.get("/usaha-saya").get_data(as_text=True)
+
+
+def test_tokens_never_reach_the_browser_and_the_cookie_is_locked_down(tmp_path: Path) -> None:
+    client = portal(tmp_path, FakeApis()).test_client()
+    sign_in(client, "umkm")
+    resp = client.get("/")
+    assert "access-token-1" not in resp.get_data(as_text=True)
+    cookie = client.get_cookie("bbi_portal")
+    assert cookie is not None and "access-token-1" not in cookie.value
+    assert cookie.http_only and cookie.same_site == "Lax"
+
+
+def test_forms_need_the_csrf_token(tmp_path: Path) -> None:
+    fake = FakeApis()
+    client = portal(tmp_path, fake).test_client()
+    sign_in(client, "umkm")
+    resp = client.post("/usaha/daftar", data={"business_name": "x"})
+    assert resp.status_code == 400 and "Formulir kedaluwarsa" in resp.get_data(as_text=True)
+    assert not fake.bodies("POST", "/v1/umkm")
+
+
+def test_sign_in_required_redirects_and_wrong_role_is_a_styled_403(tmp_path: Path) -> None:
+    client = portal(tmp_path, FakeApis()).test_client()
+    resp = client.get("/usaha-saya")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/masuk?next=")
+    sign_in(client, "official")
+    resp = client.get("/usaha-saya")
+    assert resp.status_code == 403 and "Akses ditolak" in resp.get_data(as_text=True)
+
+
+def test_a_service_down_is_a_styled_503_without_a_trace(tmp_path: Path) -> None:
+    fake = FakeApis()
+    def down(_r: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+    fake.on("GET", "/v1/summary", down)
+    resp = portal(tmp_path, fake).test_client().get("/")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+    assert "Layanan sedang sibuk" in html and "Traceback" not in html
+    resp = portal(tmp_path / "x", FakeApis()).test_client().get("/tidak-ada")
+    assert resp.status_code == 404 and "Halaman tidak ditemukan" in resp.get_data(as_text=True)
+
+
+def test_sign_out_ends_the_identity_provider_session(tmp_path: Path) -> None:
+    client = portal(tmp_path, FakeApis()).test_client()
+    sign_in(client, "umkm")
+    resp = client.post("/keluar", data={"csrf_token": csrf(client, "/")})
+    location = resp.headers["Location"]
+    assert location.startswith("http://idp.test/realms/bbi/logout?")
+    assert "id_token_hint=id-token-1" in location and "post_logout_redirect_uri=" in location
+    with client.session_transaction() as s:
+        assert "tokens" not in s
+
+
+def test_operator_scope_limits_search_and_export(tmp_path: Path) -> None:
+    fake = FakeApis()
+    fake.on("GET", "/v1/umkm", lambda _r: httpx.Response(200, json={"items": [],
+                                                                     "next_cursor": None}))
+    fake.on("GET", "/v1/umkm/export.csv",
+            lambda _r: httpx.Response(200, content=b"id,name\n", headers={
+                "Content-Type": "text/csv"}))
+    client = portal(tmp_path, fake).test_client()
+    sign_in(client, "operator", province_scope="73")
+    assert client.get("/operator/cari?province_code=31").status_code == 200
+    assert client.get("/operator").status_code == 200
+    resp = client.get("/operator/ekspor.csv?province_code=31&status=verified")
+    assert resp.data == b"id,name\n" and resp.mimetype == "text/csv"
+    provinces = {r.url.params.get("province_code") for r in fake.seen
+                 if r.url.path.startswith("/v1/umkm")}
+    assert provinces == {"73"}
