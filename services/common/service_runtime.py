@@ -9,7 +9,8 @@ import importlib
 from typing import Any
 
 SERVICES = ("registration", "training", "campaign", "metrics")
-WEB_PORTS = {"registration": 8001, "training": 8002, "campaign": 8003, "metrics": 8004}
+WEB_PORTS = {"registration": 8001, "training": 8002, "campaign": 8003, "metrics": 8004,
+             "portal": 8000}  # the portal: web pages only, no worker, no database of its own
 WORKER_METRICS_PORTS = {"registration": 9101, "training": 9102, "campaign": 9103,
                         "metrics": 9104}
 
