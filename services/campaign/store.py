@@ -6,10 +6,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common import umkm_directory
+from services.common import audit, umkm_directory
 from services.common.db import UtcDateTime, new_metadata
 
 metadata = new_metadata()
+audit_log = audit.add_table(metadata)  # operator/admin actions, reads of personal data
 umkm_directory.add_umkm_directory(metadata)  # the read model of registered businesses
 _money = sa.BigInteger  # rupiah: a whole ministry's spending overflows 32 bits
 

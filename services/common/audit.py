@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -104,6 +106,29 @@ def record(conn: Connection, actor: _HasSubject, action: str, target: str,
         at=utcnow(), actor=actor.subject[:200], role=roles_of(actor)[:100], action=action,
         target=target, correlation_id=correlation_id.get() or None,
         detail=_check(action, target, detail)))
+
+
+# The web layer binds how to find the request's caller (lazily: the token is verified only
+# when a handler asks), so a handler records without reaching into Flask.
+_resolver: ContextVar[Callable[[], Any] | None] = ContextVar("audit_actor", default=None)
+
+
+def bind_actor(resolve: Callable[[], Any]) -> Token[Callable[[], Any] | None]:
+    """Called per request by services.common.web; reset with `unbind_actor(token)`."""
+    return _resolver.set(resolve)
+
+
+def unbind_actor(token: Token[Callable[[], Any] | None]) -> None:
+    _resolver.reset(token)
+
+
+def acting() -> Any:
+    """The authenticated caller of the current request: the actor of what a handler records."""
+    resolve = _resolver.get()
+    who = resolve() if resolve is not None else None
+    if who is None:  # a bug: an audited use case reached without an authenticated caller
+        raise RuntimeError("audit: no authenticated caller to record")
+    return who
 
 
 # Append-only in the database itself, not only in the code: a stray UPDATE/DELETE (a bug, an

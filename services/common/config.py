@@ -41,6 +41,14 @@ class Settings:
     consumer_max_poll_records: int = 500
     # Prepended to every topic name: lets tests (and tenants) share one broker in isolation.
     topic_prefix: str = ""
+    # Idempotency-Key: how long an answer is kept (then the key counts as new), and how long
+    # a concurrent retry waits behind the first request before it gets 409 in_progress.
+    idempotency_ttl_seconds: int = 86_400
+    idempotency_wait_seconds: float = 5.0
+    # Consumers' processed event ids are kept this long (longer than any redelivery; see
+    # services/common/housekeeping.py); the worker prunes both every housekeeping interval.
+    processed_events_retention_seconds: int = 7 * 86_400
+    housekeeping_interval_seconds: int = 3600
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -68,6 +76,11 @@ class Settings:
             outbox_batch_size=_env_int("BBI_OUTBOX_BATCH_SIZE", 500),
             consumer_max_poll_records=_env_int("BBI_CONSUMER_MAX_POLL_RECORDS", 500),
             topic_prefix=_env("BBI_TOPIC_PREFIX", ""),
+            idempotency_ttl_seconds=_env_int("BBI_IDEMPOTENCY_TTL_SECONDS", 86_400),
+            idempotency_wait_seconds=float(_env("BBI_IDEMPOTENCY_WAIT_SECONDS", "5")),
+            processed_events_retention_seconds=_env_int(
+                "BBI_PROCESSED_EVENTS_RETENTION_SECONDS", 7 * 86_400),
+            housekeeping_interval_seconds=_env_int("BBI_HOUSEKEEPING_INTERVAL_SECONDS", 3600),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

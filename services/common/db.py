@@ -86,6 +86,7 @@ def new_metadata() -> sa.MetaData:
         sa.Column("event_id", sa.String(36), primary_key=True),
         sa.Column("consumer", sa.String(60), primary_key=True),
         sa.Column("processed_at", UtcDateTime, nullable=False),
+        sa.Index("ix_processed_events_processed_at", "processed_at"),  # pruned by age
     )
     sa.Table(
         "consumer_offsets", md,
@@ -104,6 +105,7 @@ def new_metadata() -> sa.MetaData:
         sa.Column("body", sa.LargeBinary, nullable=False),
         sa.Column("headers", sa.Text, nullable=False, server_default="{}"),
         sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Index("ix_idempotency_keys_created_at", "created_at"),  # expired keys are deleted
     )
     return md
 

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from services.common import idempotency
 from services.common.events import Event, make_event
 from services.common.observability import correlation_id
 from services.common.outbox import add_events
@@ -21,9 +22,17 @@ class UnitOfWork:
         self.topic_prefix = topic_prefix
         self.events: list[Event] = []
         self._ctx: Any = None
+        self._joined: tuple[Connection, bool] | None = None
         self.conn: Connection
 
     def __enter__(self) -> UnitOfWork:
+        # In a request with an Idempotency-Key: a SAVEPOINT in the request's transaction,
+        # which also holds the claimed key and, at the end, the answer (idempotency.py).
+        self._joined = idempotency.join(self.engine)
+        if self._joined is not None:
+            self.conn = self._joined[0]
+            self._ctx = self.conn.begin_nested()
+            return self
         self._ctx = self.engine.begin()
         self.conn = self._ctx.__enter__()
         return self
@@ -40,6 +49,13 @@ class UnitOfWork:
             try:
                 add_events(self.conn, self.md, self.events, self.topic_prefix)
             except BaseException as inner:
-                self._ctx.__exit__(type(inner), inner, inner.__traceback__)
+                self._end(type(inner), inner, inner.__traceback__)
                 raise
-        return self._ctx.__exit__(exc_type, exc, tb)  # type: ignore[no-any-return]
+        return self._end(exc_type, exc, tb)
+
+    def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+             tb: TracebackType | None) -> bool | None:
+        result = self._ctx.__exit__(exc_type, exc, tb)
+        if exc_type is not None and self._joined is not None and self._joined[1]:
+            idempotency.abandon()  # the claiming unit failed: nothing done, release the key
+        return result  # type: ignore[no-any-return]

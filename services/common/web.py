@@ -15,9 +15,11 @@ from flask_smorest import Api
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
+from services.common import audit, idempotency
 from services.common.apidoc import SecuredResponses, ServiceApi, install_swagger_ui
+from services.common.auth import current_principal
 from services.common.config import Settings
-from services.common.db import make_engine, utcnow
+from services.common.db import make_engine
 from services.common.errors import ApiError
 from services.common.observability import (
     correlation_id,
@@ -102,6 +104,7 @@ def _install_request_hooks(app: Flask, service: str) -> None:
         g.correlation_id = cid if 0 < len(cid) <= 64 and cid.isprintable() else str(uuid.uuid4())
         g.cid_token = correlation_id.set(g.correlation_id)
         g.started = time.perf_counter()
+        g.actor_token = audit.bind_actor(current_principal)
         return _idempotent_replay()
 
     @app.after_request
@@ -118,6 +121,10 @@ def _install_request_hooks(app: Flask, service: str) -> None:
 
     @app.teardown_request
     def _reset(_exc: BaseException | None) -> None:
+        idempotency.discard()  # a keyed request's transaction never outlives it
+        actor = g.pop("actor_token", None)
+        if actor is not None:
+            audit.unbind_actor(actor)
         token = g.pop("cid_token", None)
         if token is not None:
             correlation_id.reset(token)
@@ -127,6 +134,10 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError) -> Response:
         return problem_response(err)
+
+    @app.errorhandler(idempotency.Replay)
+    def _replay(err: idempotency.Replay) -> Response:
+        return _replayed(err.row)  # a concurrent retry with this key committed first
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:
@@ -208,7 +219,7 @@ def _install_health(app: Flask) -> None:
         return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
-# --- Idempotency-Key: a retried write returns the first answer -----------------------------
+# --- Idempotency-Key: a retried write returns the first answer, and runs once ------------
 def _idempotency_scope() -> tuple[str, str] | None:
     key = request.headers.get("Idempotency-Key")
     if not key or request.method not in ("POST", "PUT", "PATCH", "DELETE"):
@@ -222,21 +233,27 @@ def _idempotency_scope() -> tuple[str, str] | None:
 
 
 def _idempotent_replay() -> Response | None:
+    """A committed answer to this key is replayed; otherwise the request's first unit of
+    work claims the key in its transaction (services/common/idempotency.py)."""
     scope = _idempotency_scope()
     if scope is None:
         return None
+    settings = get_settings()
     t = current_app.extensions["bbi_metadata"].tables["idempotency_keys"]
-    fingerprint = hashlib.sha256(request.get_data()).hexdigest()
+    claim = idempotency.Claim(get_engine(), t, scope[0], scope[1],
+                              idempotency.fingerprint(request.get_data()),
+                              settings.idempotency_ttl_seconds,
+                              settings.idempotency_wait_seconds)
     with get_engine().connect() as conn:
-        row = conn.execute(sa.select(t).where(t.c.key == scope[0], t.c.scope == scope[1])).first()
-    g.idempotency = (scope, fingerprint)
+        row = idempotency.live_row(conn, t, claim.key, claim.scope, claim.cutoff())
     if row is None:
+        idempotency.current.set(claim)
         return None
-    g.idempotency = None  # replayed: do not store again
-    if row.fingerprint != fingerprint:
-        raise ApiError(422, "idempotency_key_reused",
-                       "Idempotency-Key sudah dipakai untuk permintaan lain.",
-                       "Idempotency-Key was already used with a different request body.")
+    idempotency.check_same_request(row, claim.fingerprint)
+    return _replayed(row)
+
+
+def _replayed(row: Any) -> Response:
     resp = Response(row.body, status=row.status)
     for k, v in json.loads(row.headers).items():
         resp.headers[k] = v
@@ -245,18 +262,7 @@ def _idempotent_replay() -> Response | None:
 
 
 def _idempotent_store(resp: Response) -> None:
-    state = g.pop("idempotency", None)
-    if not state or resp.status_code >= 500 or resp.status_code == 429:
+    if idempotency.current.get() is None:
         return
-    (key, scope), fingerprint = state
-    t = current_app.extensions["bbi_metadata"].tables["idempotency_keys"]
     headers = {k: v for k, v in resp.headers.items() if k in ("Content-Type", "Location")}
-    try:
-        with get_engine().begin() as conn:
-            conn.execute(t.insert().values(key=key, scope=scope, fingerprint=fingerprint,
-                                           status=resp.status_code, body=resp.get_data(),
-                                           headers=json.dumps(headers), created_at=utcnow()))
-    except sa.exc.IntegrityError:
-        pass  # a parallel retry stored it first; its answer stands
-
-
+    idempotency.finish(resp.status_code, resp.get_data(), headers)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from prometheus_client import start_http_server
 from sqlalchemy.engine import Engine
 
+from services.common import housekeeping
 from services.common.config import Settings
 from services.common.consumer import Consumer, ConsumerRunner
 from services.common.events import DEAD_LETTER_REASONS
@@ -42,6 +43,10 @@ class Worker:
                                 KafkaPublisher(lambda: make_producer(s)), s.service,
                                 batch_size=s.outbox_batch_size)
             self._spawn("outbox-relay", lambda: relay.run_forever(self._stop.is_set))
+        # Expired Idempotency-Keys and old processed event ids (housekeeping.py says why
+        # the window is safe); every replica may run it, deleting twice is harmless.
+        self._spawn("housekeeping",
+                    lambda: housekeeping.run_forever(self.engine, self.md, s, self._stop))
         for c in self.consumers:
             c.service = c.service or s.service
             runner = ConsumerRunner(

@@ -6,9 +6,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.common import audit
 from services.common.db import UtcDateTime, new_metadata
 
 metadata = new_metadata()
+audit_log = audit.add_table(metadata)  # operator/admin actions, reads of personal data
 _Money = sa.BigInteger  # rupiah, whole numbers; capital reaches 10^10
 
 umkm = sa.Table(

@@ -1,0 +1,33 @@
+"""audit log (append-only); indexes to prune processed events and expired keys
+
+The audit log of operator/admin actions and of reads and exports of personal data, with the
+triggers that refuse UPDATE and DELETE (services/common/audit.py); and the indexes the worker
+uses to delete old processed event ids and expired Idempotency-Keys (housekeeping.py).
+
+Revision ID: 5e85e7ac0b85
+Revises: 2c5b1a125bcc
+Create Date: 2026-12-02 10:00:00
+
+"""
+from collections.abc import Sequence
+
+from alembic import op
+
+from services.common import audit
+
+revision: str = "5e85e7ac0b85"
+down_revision: str | Sequence[str] | None = "2c5b1a125bcc"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    audit.create_in_migration(op)
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
+    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_idempotency_keys_created_at", "idempotency_keys")
+    op.drop_index("ix_processed_events_processed_at", "processed_events")
+    audit.drop_in_migration(op)
