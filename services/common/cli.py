@@ -12,6 +12,7 @@ from services.common.config import REPO_ROOT, Settings
 from services.common.contracts import TOPIC_CONFIGS
 
 KAFKA_DIR = REPO_ROOT / "var" / "kafka"
+KEYCLOAK_DIR = REPO_ROOT / "var" / "keycloak"
 
 
 @click.group()
@@ -59,6 +60,49 @@ def kafka_start(port: int, data_dir: Path, foreground: bool) -> None:
 def kafka_stop(data_dir: Path) -> None:
     """Stop the broker started from this data dir."""
     click.echo("stopped" if local_kafka.stop_from_pidfile(data_dir) else "not running")
+
+
+@main.group()
+def keycloak() -> None:
+    """The local identity provider (Keycloak, dev mode, realm bbi); devtools.local_keycloak."""
+
+
+@keycloak.command("fetch")
+def keycloak_fetch() -> None:
+    """Download the Keycloak distribution (deploy/keycloak/dist) with Maven."""
+    from devtools import local_keycloak
+
+    click.echo(local_keycloak.fetch())
+
+
+@keycloak.command("start")
+@click.option("--port", default=8080, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=KEYCLOAK_DIR)
+def keycloak_start(port: int, data_dir: Path) -> None:
+    """Start Keycloak on 127.0.0.1 (realm imported when the data dir is new) and wait."""
+    import time
+
+    from devtools import local_keycloak
+
+    t0 = time.monotonic()
+    kc = local_keycloak.start(port=port, data_dir=data_dir)
+    click.echo(f"keycloak ready in {time.monotonic() - t0:.0f}s: issuer {kc.issuer} "
+               f"(admin console {kc.base_url}/admin, user admin, password in "
+               f"{data_dir / 'local-keycloak.json'}; mails in {kc.mail_dir})")
+
+
+@keycloak.command("stop")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=KEYCLOAK_DIR)
+@click.option("--reset", is_flag=True, help="also delete its data (users, keys, mails)")
+def keycloak_stop(data_dir: Path, reset: bool) -> None:
+    """Stop the Keycloak (and its SMTP sink) started from this data dir."""
+    import shutil
+
+    from devtools import local_keycloak
+
+    click.echo("stopped" if local_keycloak.stop_from_pidfile(data_dir) else "not running")
+    if reset:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @main.group()

@@ -1,0 +1,1 @@
+"""Developer tooling: local servers, development tokens. Never imported by the services."""
