@@ -9,10 +9,12 @@ import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from services.common import contracts as c
 from services.common.reference import Target, targets
+from services.common.wib import WIB
 
 LabelKey = tuple[str, str]  # (metric name as exposed, labels as canonical JSON)
 
@@ -82,6 +84,16 @@ CATALOG: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("reason",),
     ),
 }
+# Portal counts by event time for the progress against the national targets (progress.py):
+# stored like the metrics above but never exposed as series (a month label would grow
+# forever). Businesses, by the WIB calendar month of their first platform onboarding, of the
+# curation approval in force, and of the registration of a QRIS-accepting business.
+COUNT_ONBOARDED = "progress_onboarded_first"  # labels: month
+COUNT_APPROVED = "progress_curated_approved"  # labels: month
+COUNT_QRIS = "progress_qris_registered"  # labels: month
+COUNT_ONBOARDED_PROVINCE = "progress_onboarded_first_by_province"  # labels: province, year
+PROGRESS_COUNTS = (COUNT_ONBOARDED, COUNT_APPROVED, COUNT_QRIS)
+
 # Pipeline rows that a rebuild keeps (dead letters are not re-sent, so not re-counted).
 KEPT_ON_REBUILD = ("bbi_metrics_events_deadlettered_total",)
 
@@ -97,9 +109,23 @@ def _cached_labels(items: tuple[tuple[str, str], ...]) -> str:
     return labels_json(**dict(items))
 
 
+def when(text: str) -> datetime:
+    """An event's own time (contract fields are ISO 8601 with an offset)."""
+    return datetime.fromisoformat(text)
+
+
+def month_of(at: datetime) -> str:
+    """The WIB calendar month (YYYY-MM) of an instant: national targets count WIB years."""
+    w = at.astimezone(WIB)
+    return f"{w.year:04d}-{w.month:02d}"
+
+
 @dataclass(frozen=True)
 class Business:
-    """What metrics keeps of one UMKM: enough to subtract exactly what it added."""
+    """What metrics keeps of one UMKM: enough to subtract exactly what it added.
+
+    The times are event times; None on rows stored before they were kept (such a business
+    is in no monthly count until `bbi metrics rebuild` recounts it from the topics)."""
 
     umkm_id: str
     province: str
@@ -110,6 +136,9 @@ class Business:
     platforms: tuple[str, ...] = ()
     curation: str | None = None
     status: str = "registered"
+    registered_at: datetime | None = None
+    first_onboarded_at: datetime | None = None  # the earliest of its platform onboardings
+    curated_at: datetime | None = None  # of the curation decision in force
 
 
 class UnknownBusiness(Exception):
@@ -143,16 +172,24 @@ class Fold:
     def _put(self, b: Business) -> None:
         self.known[b.umkm_id] = self.changed[b.umkm_id] = b
 
+    def _onboarded_in(self, b: Business, at: datetime, n: int) -> None:
+        month = month_of(at)
+        self.add(COUNT_ONBOARDED, n, month=month)
+        self.add(COUNT_ONBOARDED_PROVINCE, n, province=b.province, year=month[:4])
+
 
 def _registered(f: Fold, d: dict[str, Any]) -> None:
     if d["umkm_id"] in f.known:
         return  # a second registration of one id adds nothing (counts stay exact)
-    b = Business(d["umkm_id"], d["province_code"], d["scale"], d["kbli_section"], bool(d["qris"]))
+    at = when(d["registered_at"])
+    b = Business(d["umkm_id"], d["province_code"], d["scale"], d["kbli_section"], bool(d["qris"]),
+                 registered_at=at)
     f._put(b)
     f.add("bbi_umkm_registered", province=b.province, scale=b.scale)
     f.add("bbi_umkm_registrations_total", province=b.province, scale=b.scale)
     if b.qris:
         f.add("bbi_umkm_qris_adopted", province=b.province, scale=b.scale)
+        f.add(COUNT_QRIS, month=month_of(at))
 
 
 def _verified(f: Fold, d: dict[str, Any]) -> None:
@@ -168,10 +205,19 @@ def _onboarded(f: Fold, d: dict[str, Any]) -> None:
     platform = d["platform"]
     if b.status == "withdrawn" or platform in b.platforms:
         return
+    at, first = when(d["onboarded_at"]), b.first_onboarded_at
     # "Onboarded" counts businesses: our own first-platform test, not the producer's flag.
     if not b.platforms:
         f.add("bbi_umkm_onboarded", province=b.province, scale=b.scale, kbli_section=b.kbli_section)
-    f._put(replace(b, platforms=tuple(sorted((*b.platforms, platform)))))
+        f._onboarded_in(b, at, 1)
+        first = at
+    elif first is not None and at < first:
+        # An earlier onboarding reported late (a partner's backlog): the business was first
+        # onboarded then, so it moves to that month.
+        f._onboarded_in(b, first, -1)
+        f._onboarded_in(b, at, 1)
+        first = at
+    f._put(replace(b, platforms=tuple(sorted((*b.platforms, platform))), first_onboarded_at=first))
     f.add("bbi_umkm_platform_onboarded", platform=platform)
     f.add("bbi_umkm_platform_onboardings_total", platform=platform)
 
@@ -180,10 +226,15 @@ def _curated(f: Fold, d: dict[str, Any]) -> None:
     b = f._get(d)
     if b.status == "withdrawn" or b.curation == d["decision"]:
         return
+    at = when(d["curated_at"])
     if b.curation:  # a changed decision moves the business, it does not add one
         f.add("bbi_umkm_curated", -1, province=b.province, decision=b.curation)
+    if b.curation == "approved" and b.curated_at is not None:
+        f.add(COUNT_APPROVED, -1, month=month_of(b.curated_at))
     f.add("bbi_umkm_curated", province=b.province, decision=d["decision"])
-    f._put(replace(b, curation=d["decision"]))
+    if d["decision"] == "approved":
+        f.add(COUNT_APPROVED, month=month_of(at))
+    f._put(replace(b, curation=d["decision"], curated_at=at))
 
 
 def _withdrawn(f: Fold, d: dict[str, Any]) -> None:
@@ -197,12 +248,18 @@ def _withdrawn(f: Fold, d: dict[str, Any]) -> None:
         f.add("bbi_umkm_verified", -1, province=p, scale=s)
     if b.qris:
         f.add("bbi_umkm_qris_adopted", -1, province=p, scale=s)
+        if b.registered_at is not None:
+            f.add(COUNT_QRIS, -1, month=month_of(b.registered_at))
     if b.platforms:
         f.add("bbi_umkm_onboarded", -1, province=p, scale=s, kbli_section=b.kbli_section)
+        if b.first_onboarded_at is not None:
+            f._onboarded_in(b, b.first_onboarded_at, -1)
     for platform in b.platforms:
         f.add("bbi_umkm_platform_onboarded", -1, platform=platform)
     if b.curation:
         f.add("bbi_umkm_curated", -1, province=p, decision=b.curation)
+        if b.curation == "approved" and b.curated_at is not None:
+            f.add(COUNT_APPROVED, -1, month=month_of(b.curated_at))
     f._put(replace(b, status="withdrawn"))
 
 
@@ -298,14 +355,3 @@ def national_targets() -> list[Target]:
             continue
         out.setdefault((t.metric, t.year), t)
     return list(out.values())
-
-
-def national_actuals(onboarded: int, ekatalog: int, qris: int) -> dict[str, int]:
-    """The actual behind each target metric the event stream can measure."""
-    return {
-        "umkm_onboarded_total": onboarded,
-        "umkm_onboarded_new": onboarded,
-        "umkm_online_total": onboarded,
-        "umkm_ekatalog_onboarded": ekatalog,
-        "umkm_qris_connected": qris,
-    }

@@ -5,7 +5,7 @@ gunicorn multiprocess files, and a scrape reads a few bounded tables, never raw 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -13,9 +13,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from services.common.events import DEAD_LETTER_REASONS
-from services.common.reference import SCALES, Target, provinces
+from services.common.reference import SCALES, provinces
 from services.metrics import store
-from services.metrics.domain import CATALOG, national_actuals, national_targets
+from services.metrics.domain import CATALOG, PROGRESS_COUNTS
+from services.metrics.progress import Progress, progress
 
 
 class AggregateCollector(Collector):
@@ -34,7 +35,7 @@ class AggregateCollector(Collector):
                 store.read_status(conn),
                 store.read_lag(conn),
             )
-        values = [(m, dict(lb), v) for m, lb, v in stored if m in _ACTUAL_METRICS]
+        counts = progress_counts(stored)
         families = {name: _family(name) for name in CATALOG}
         rows = {(m, lb): v for m, lb, v in stored if m in CATALOG}
         for p in sorted(provinces()):  # always present, so "no UMKM yet" reads as 0, not absent
@@ -49,7 +50,7 @@ class AggregateCollector(Collector):
             labels = dict(items)
             families[m].add_metric([labels.get(n, "") for n in CATALOG[m][2]], v)
         yield from families.values()
-        yield from _targets(values)
+        yield from _targets(progress(counts))
         yield from _pipeline(status, lag)
 
 
@@ -60,54 +61,49 @@ def _family(name: str) -> CounterMetricFamily | GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=list(labels))
 
 
-def _targets(values: list[tuple[str, dict[str, str], int]]) -> Iterator[Metric]:
-    target = GaugeMetricFamily(
-        "bbi_national_target",
-        "National target (reference/targets.csv, with sources)",
-        labels=["metric", "year"],
-    )
-    for t in national_targets():
-        target.add_metric([t.metric, str(t.year)], t.value)
-    actual = GaugeMetricFamily(
-        "bbi_national_actual", "Current actual of a target metric", labels=["metric"]
-    )
-    for metric, v in sorted(actuals_from(values).items()):
-        actual.add_metric([metric], v)
-    final = GaugeMetricFamily(
-        "bbi_national_target_final",
-        "The last target of each metric (its latest year), which stands after that year",
-        labels=["metric", "year"],
-    )
-    latest: dict[str, Target] = {}
-    for t in national_targets():
-        if t.metric not in latest or t.year > latest[t.metric].year:
-            latest[t.metric] = t
-    for t in latest.values():
-        final.add_metric([t.metric, str(t.year)], t.value)
-    yield target
-    yield final
-    yield actual
+def progress_counts(
+    stored: Iterable[tuple[str, tuple[tuple[str, str], ...], int]],
+) -> dict[str, dict[str, int]]:
+    """The monthly portal counts {count: {month: n}} among the aggregate rows."""
+    out: dict[str, dict[str, int]] = {name: {} for name in PROGRESS_COUNTS}
+    for m, items, v in stored:
+        if m in out:
+            out[m][dict(items)["month"]] = v
+    return out
 
 
-# The only metrics actuals_from reads (the collector hands it just these rows).
-_ACTUAL_METRICS = frozenset(
-    ("bbi_umkm_onboarded", "bbi_umkm_platform_onboarded", "bbi_umkm_qris_adopted")
+# name -> (help, the Progress value it shows); one family each, labels metric, year, kind.
+_PROGRESS_FAMILIES: tuple[tuple[str, str, Callable[[Progress], float | None]], ...] = (
+    ("bbi_national_target", "National target (reference/targets.csv, with sources)",
+     lambda p: p.target.value),
+    ("bbi_national_target_deadline_timestamp_seconds",
+     "End of the target's year (first instant of the next year, WIB)",
+     lambda p: p.deadline.timestamp()),
+    ("bbi_national_baseline",
+     "Reported national figure the actual starts from (reference/baselines.csv); "
+     "0 for a new-in-year target without one",
+     lambda p: p.baseline_value),
+    ("bbi_national_baseline_timestamp_seconds",
+     "Instant the baseline stands for; the portal counts events from then",
+     lambda p: p.counted_from.timestamp()
+     if p.counted_from is not None and p.baseline_value is not None else None),
+    ("bbi_national_portal_onboarded",
+     "Businesses the portal counted toward the target, by event time, after the baseline "
+     "and up to the deadline",
+     lambda p: p.portal),
+    ("bbi_national_actual", "Baseline plus portal count: the figure the target is compared with",
+     lambda p: p.actual),
 )
 
 
-def actuals_from(values: list[tuple[str, dict[str, str], int]]) -> dict[str, int]:
-    """National actuals from aggregate rows."""
-
-    def total(metric: str, pred: Callable[[dict[str, str]], bool] = lambda _: True) -> int:
-        return sum(v for m, lb, v in values if m == metric and pred(lb))
-
-    return national_actuals(
-        onboarded=total("bbi_umkm_onboarded"),
-        ekatalog=total(
-            "bbi_umkm_platform_onboarded", lambda lb: lb.get("platform") == "lkpp_ekatalog"
-        ),
-        qris=total("bbi_umkm_qris_adopted"),
-    )
+def _targets(rows: list[Progress]) -> Iterator[Metric]:
+    for name, doc, value in _PROGRESS_FAMILIES:
+        family = GaugeMetricFamily(name, doc, labels=["metric", "year", "kind"])
+        for p in rows:
+            v = value(p)
+            if v is not None:
+                family.add_metric([p.target.metric, str(p.target.year), p.kind], v)
+        yield family
 
 
 def _pipeline(status: dict[str, float], lag: list[tuple[str, int, int]]) -> Iterator[Metric]:

@@ -10,9 +10,11 @@ from sqlalchemy.engine import Engine
 
 from services.common.errors import not_found
 from services.common.reference import SCALES, province_name, provinces
+from services.common.wib import WIB
 from services.metrics import store
-from services.metrics.domain import national_targets
-from services.metrics.exposition import actuals_from
+from services.metrics.domain import COUNT_ONBOARDED, COUNT_ONBOARDED_PROVINCE
+from services.metrics.exposition import progress_counts
+from services.metrics.progress import Progress, by_year, progress
 
 Rows = list[tuple[str, dict[str, str], int]]
 
@@ -54,30 +56,40 @@ def _read(engine: Engine) -> tuple[Rows, dict[str, float]]:
         return store.read_values(conn), store.read_status(conn)
 
 
+def _target(p: Progress) -> dict[str, Any]:
+    b = p.baseline
+    return {
+        "metric": p.target.metric,
+        "year": p.target.year,
+        "kind": p.kind,
+        "target": p.target.value,
+        "baseline": p.baseline_value,
+        "baseline_as_of": b.as_of if b else None,
+        "baseline_source_seed": b.source_seed if b else None,
+        "baseline_note": b.note if b else None,
+        "counted_from": _wib(p.counted_from),
+        "deadline": _wib(p.deadline),
+        "portal_onboarded": p.portal,
+        "actual": p.actual,
+        "progress": p.ratio,
+        "source_seed": p.target.source_seed,
+        "note": p.target.note,
+    }
+
+
 def summary(engine: Engine) -> dict[str, Any]:
     """National totals, progress against each target, and every province's totals."""
     rows, status = _read(engine)
-    actual = actuals_from(rows)
+    counts = progress_counts((m, tuple(lb.items()), v) for m, lb, v in rows)
     national = _totals(rows)
+    national["onboarded_by_year"] = by_year(counts[COUNT_ONBOARDED].items())
     national["platforms"] = _by(rows, "bbi_umkm_platform_onboarded", "platform")
     national["campaign_participants"] = _sum(rows, "bbi_campaign_participants")
     national["campaign_purchases"] = _sum(rows, "bbi_campaign_purchases_total")
     national["campaign_amount_idr"] = _sum(rows, "bbi_campaign_purchase_amount_rupiah_total")
-    targets = [
-        {
-            "metric": t.metric,
-            "year": t.year,
-            "target": t.value,
-            "actual": actual.get(t.metric),
-            "progress": round(actual[t.metric] / t.value, 6) if t.metric in actual else None,
-            "source_seed": t.source_seed,
-            "note": t.note,
-        }
-        for t in national_targets()
-    ]
     return {
         "national": national,
-        "targets": targets,
+        "targets": [_target(p) for p in progress(counts)],
         "provinces": [
             {"code": code, "name": name, **_totals(rows, province=code)}
             for code, name in sorted(provinces().items())
@@ -106,9 +118,16 @@ def province(engine: Engine, code: str) -> dict[str, Any]:
         **_totals(rows, province=code),
         "by_scale": by_scale,
         "onboarded_by_kbli_section": _by(rows, "bbi_umkm_onboarded", "kbli_section", province=code),
+        "onboarded_by_year": {
+            y: n for y, n in _by(rows, COUNT_ONBOARDED_PROVINCE, "year", province=code).items() if n
+        },
         "last_applied_at": _when(status.get("last_applied_timestamp_seconds")),
     }
 
 
 def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts else None
+
+
+def _wib(at: datetime | None) -> str | None:
+    return at.astimezone(WIB).isoformat() if at is not None else None

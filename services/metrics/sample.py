@@ -12,8 +12,16 @@ from typing import Any
 from services.common import contracts as c
 from services.common.events import Event, make_event
 from services.common.reference import PLATFORMS, SCALES, provinces
+from services.metrics.domain import (
+    COUNT_APPROVED,
+    COUNT_ONBOARDED,
+    COUNT_ONBOARDED_PROVINCE,
+    COUNT_QRIS,
+    PROGRESS_COUNTS,
+)
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
+EARLIEST = datetime(2019, 6, 1, tzinfo=UTC)  # event times of mixed_stream: EARLIEST..NOW
 KBLI = ("10110", "47111", "56101", "13111", "01111", "62019", "96011")
 
 
@@ -27,7 +35,8 @@ def ev(type_: str, data: dict[str, Any]) -> Event:
 
 
 def registered(
-    uid: str, province: str = "31", scale: str = "mikro", kbli: str = "10110", qris: bool = True
+    uid: str, province: str = "31", scale: str = "mikro", kbli: str = "10110", qris: bool = True,
+    at: datetime = NOW,
 ) -> Event:
     from services.common.reference import kbli_section
 
@@ -44,34 +53,46 @@ def registered(
             "qris": qris,
             "channel": "public",
             "partner_code": None,
-            "registered_at": NOW,
+            "registered_at": at,
         },
     )
 
 
 def mixed_stream(n_umkm: int = 40, seed: int = 7) -> list[Event]:
-    """Registrations and their lifecycle, training seats and a campaign, in a valid order."""
-    rng = random.Random(seed)
+    """Registrations and their lifecycle, training seats and a campaign, in a valid order.
+
+    Event times spread over 2019-2026 (a second generator, so the rest of the stream is what
+    it was when every event carried NOW); a business's platform onboardings arrive in random
+    time order, so a later event can carry an earlier first onboarding."""
+    rng, clock = random.Random(seed), random.Random(seed * 7919 + 1)
     provs, plats = sorted(provinces())[:6], sorted(PLATFORMS)
     out: list[Event] = []
     ids = [_uid(rng) for _ in range(n_umkm)]
     for uid in ids:
+        at = EARLIEST + timedelta(seconds=clock.randrange(int((NOW - EARLIEST).total_seconds())))
+
+        def later(days: int = 90, at: datetime = at) -> datetime:
+            return min(NOW, at + timedelta(seconds=clock.randrange(days * 86_400)))
+
         out.append(
             registered(
-                uid, rng.choice(provs), rng.choice(SCALES), rng.choice(KBLI), rng.random() < 0.6
+                uid, rng.choice(provs), rng.choice(SCALES), rng.choice(KBLI), rng.random() < 0.6,
+                at=at,
             )
         )
         if rng.random() < 0.8:
-            out.append(ev(c.UMKM_VERIFIED, {"umkm_id": uid, "verified_at": NOW}))
+            out.append(ev(c.UMKM_VERIFIED, {"umkm_id": uid, "verified_at": later(10)}))
         for i, p in enumerate(rng.sample(plats, rng.randint(0, 3))):
             out.append(
                 ev(
                     c.UMKM_ONBOARDED,
-                    {"umkm_id": uid, "platform": p, "first_platform": i == 0, "onboarded_at": NOW},
+                    {"umkm_id": uid, "platform": p, "first_platform": i == 0,
+                     "onboarded_at": later(400)},
                 )
             )
-        prev = None
+        prev, decided = None, later(400)
         for decision in rng.choice([[], ["approved"], ["rejected"], ["approved", "rejected"]]):
+            decided = min(NOW, decided + timedelta(days=clock.randrange(1, 200)))
             out.append(
                 ev(
                     c.UMKM_CURATED,
@@ -79,7 +100,7 @@ def mixed_stream(n_umkm: int = 40, seed: int = 7) -> list[Event]:
                         "umkm_id": uid,
                         "decision": decision,
                         "previous_decision": prev,
-                        "curated_at": NOW,
+                        "curated_at": decided,
                     },
                 )
             )
@@ -217,17 +238,20 @@ def expected(events: list[Event]) -> Counter[tuple[str, tuple[tuple[str, str], .
             biz[d["umkm_id"]] = {
                 **d,
                 "verified": False,
-                "platforms": set(),
+                "platforms": {},  # platform -> time of its (first) onboarding
                 "curation": None,
+                "curated_at": None,
                 "withdrawn": False,
             }
         elif e.type == c.UMKM_VERIFIED:
             biz[d["umkm_id"]]["verified"] = True
         elif e.type == c.UMKM_ONBOARDED:
-            biz[d["umkm_id"]]["platforms"].add(d["platform"])
+            biz[d["umkm_id"]]["platforms"].setdefault(d["platform"], d["onboarded_at"])
             add("bbi_umkm_platform_onboardings_total", platform=d["platform"])
         elif e.type == c.UMKM_CURATED:
-            biz[d["umkm_id"]]["curation"] = d["decision"]
+            b = biz[d["umkm_id"]]
+            if b["curation"] != d["decision"]:  # the time of the decision now in force
+                b["curation"], b["curated_at"] = d["decision"], d["curated_at"]
         elif e.type == c.UMKM_WITHDRAWN:
             biz[d["umkm_id"]]["withdrawn"] = True
         elif e.type in (c.TRAINING_ENROLLED, c.TRAINING_PROMOTED):
@@ -275,7 +299,21 @@ def expected(events: list[Event]) -> Counter[tuple[str, tuple[tuple[str, str], .
             add("bbi_umkm_platform_onboarded", platform=pl)
         if b["curation"]:
             add("bbi_umkm_curated", province=p, decision=b["curation"])
+        # The progress counts, by the WIB month of each business's own event time.
+        if b["qris"]:
+            add(COUNT_QRIS, month=_wib_month(b["registered_at"]))
+        if b["platforms"]:
+            first = _wib_month(min(b["platforms"].values(), key=datetime.fromisoformat))
+            add(COUNT_ONBOARDED, month=first)
+            add(COUNT_ONBOARDED_PROVINCE, province=p, year=first[:4])
+        if b["curation"] == "approved":
+            add(COUNT_APPROVED, month=_wib_month(b["curated_at"]))
     return exp
+
+
+def _wib_month(iso: str) -> str:
+    # Written out here rather than taken from domain.month_of, so the fold is checked.
+    return (datetime.fromisoformat(iso) + timedelta(hours=7)).strftime("%Y-%m")
 
 
 def business_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -295,8 +333,21 @@ def business_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 def nonzero(
     exp: Counter[tuple[str, tuple[tuple[str, str], ...]]],
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Expected samples without zeros (a row that went back to 0 and no row look the same)."""
-    return {k: float(v) for k, v in exp.items() if v and k[0] not in _NOT_FOLDED}
+    """Expected exposed samples without zeros (a row that went back to 0 and no row look the
+    same); the progress counts are stored, not exposed as series."""
+    from services.metrics.domain import CATALOG
+
+    return {k: float(v) for k, v in exp.items()
+            if v and k[0] in CATALOG and k[0] not in _NOT_FOLDED}
+
+
+def expected_counts(events: list[Event]) -> dict[str, dict[str, int]]:
+    """The monthly progress counts {count: {month: n}} the stream should leave (non-zero)."""
+    out: dict[str, dict[str, int]] = {name: {} for name in PROGRESS_COUNTS}
+    for (name, labels), v in expected(events).items():
+        if name in out and v:
+            out[name][dict(labels)["month"]] = v
+    return out
 
 
 # Counted by the applier from dead letters, not folded from events.

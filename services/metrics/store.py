@@ -46,6 +46,10 @@ def _business_table(name: str) -> sa.Table:
         sa.Column("platforms", sa.String(400), nullable=False),  # sorted, comma-separated codes
         sa.Column("curation", sa.String(10)),
         sa.Column("status", sa.String(12), nullable=False),
+        # Event times that place the business in the monthly progress counts (domain.py).
+        sa.Column("registered_at", UtcDateTime),
+        sa.Column("first_onboarded_at", UtcDateTime),
+        sa.Column("curated_at", UtcDateTime),
     )
 
 
@@ -99,6 +103,9 @@ def load_businesses(conn: Connection, ts: TableSet, ids: Iterable[str]) -> dict[
                 tuple(p for p in r.platforms.split(",") if p),
                 r.curation,
                 r.status,
+                r.registered_at,
+                r.first_onboarded_at,
+                r.curated_at,
             )
     return out
 
@@ -117,12 +124,15 @@ def save_businesses(conn: Connection, ts: TableSet, rows: Iterable[Business]) ->
             "platforms": ",".join(b.platforms),
             "curation": b.curation,
             "status": b.status,
+            "registered_at": b.registered_at,
+            "first_onboarded_at": b.first_onboarded_at,
+            "curated_at": b.curated_at,
         }
         for b in sorted(rows, key=lambda b: b.umkm_id)
     ]
     if not params:
         return
-    cols = ("verified", "platforms", "curation", "status")
+    cols = ("verified", "platforms", "curation", "status", "first_onboarded_at", "curated_at")
     if conn.dialect.name == "postgresql":
         _upsert_unnest(conn, t, params, ("umkm_id",),
                        ", ".join(f"{c} = excluded.{c}" for c in cols))

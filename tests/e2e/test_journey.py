@@ -204,9 +204,14 @@ def test_the_national_journey(stack: Stack) -> None:
         assert value(m, "bbi_umkm_qris_adopted", province="31", scale="mikro") == 1
         assert value(m, "bbi_umkm_qris_adopted", province="94", scale="menengah") == 0
         assert value(m, "bbi_umkm_qris_adopted", province="32", scale="mikro") == 1
-        assert value(m, "bbi_national_actual", metric="umkm_onboarded_total") == 4
-        assert value(m, "bbi_national_actual", metric="umkm_ekatalog_onboarded") == 1
-        assert value(m, "bbi_national_target", metric="umkm_onboarded_total", year="2024") == 30e6
+        # Targets compare like with like (services/metrics/METRICS.md): the 2024 total is the
+        # March 2022 figure plus the portal's onboardings up to the end of 2024, so none of
+        # this journey's; they count in the year they happen (onboarded_by_year below).
+        t2024 = {"metric": "umkm_onboarded_total", "year": "2024", "kind": "total"}
+        assert value(m, "bbi_national_target", **t2024) == 30e6
+        assert value(m, "bbi_national_baseline", **t2024) == 17.5e6
+        assert value(m, "bbi_national_portal_onboarded", **t2024) == 0
+        assert value(m, "bbi_national_actual", **t2024) == 17.5e6
         assert value(m, "bbi_training_enrolments_total", province="31") == 1
         assert value(m, "bbi_training_enrolments_total", province="65") == 1  # promoted
         assert value(m, "bbi_training_waitlisted_total", province="65") == 1
@@ -227,6 +232,7 @@ def test_the_national_journey(stack: Stack) -> None:
     eventually(national_numbers_are_exact)
     summary = httpx.get(stack.url("metrics", "/v1/summary"), timeout=10).json()
     assert summary, "the public progress page has data"
+    assert sum(summary["national"]["onboarded_by_year"].values()) == 4
     totals = httpx.get(camp("/v1/campaigns/belanja-serentak-e2e/totals")).json()
     assert (totals["participants"], totals["purchases"], totals["amount_idr"],
             totals["distinct_umkm"]) == (2, 2, 270_000, 2)

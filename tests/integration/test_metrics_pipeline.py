@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,8 +25,18 @@ from services.common.migrations import upgrade
 from services.metrics import store
 from services.metrics.app import create_app
 from services.metrics.consumer import CONSUMER_NAME, MetricsApplier, consumers
+from services.metrics.domain import COUNT_APPROVED, COUNT_ONBOARDED
 from services.metrics.rebuild import rebuild
-from services.metrics.sample import NOW, business_samples, ev, expected, mixed_stream, nonzero
+from services.metrics.sample import (
+    NOW,
+    business_samples,
+    ev,
+    expected,
+    expected_counts,
+    mixed_stream,
+    nonzero,
+    registered,
+)
 from services.metrics.worker import make_runner, report_lag
 from tests.integration.common_helpers import read_all
 
@@ -267,3 +278,66 @@ def test_worker_process_applies_and_stores_lag(env, monkeypatch) -> None:  # typ
 def _lag(engine: sa.Engine) -> list[tuple[str, int, int]]:
     with engine.connect() as conn:  # a fresh snapshot each time
         return store.read_lag(conn)
+
+
+def _onboarding(uid: str, at: datetime, platform: str = "tokopedia") -> Event:
+    return ev(c.UMKM_ONBOARDED, {"umkm_id": uid, "platform": platform, "first_platform": True,
+                                 "onboarded_at": at})
+
+
+def _targets(client: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    return {(t["metric"], t["year"]): t for t in client.get("/v1/summary").get_json()["targets"]}
+
+
+def test_event_times_in_different_years_land_in_their_years_and_survive_a_rebuild(env) -> None:  # type: ignore[no-untyped-def]
+    """Progress by event time through the broker and the database: each target counts its own
+    window (WIB calendar), later batches move or remove a stored business, a rebuild agrees."""
+    settings, engine, producer, client, runners = env
+    stream = mixed_stream(40, seed=28)  # event times spread over 2019-2026
+    edge = {name: str(uuid.uuid4()) for name in ("last_2020", "first_2021", "late", "gone")}
+    first = [
+        registered(edge["last_2020"], "33"),
+        _onboarding(edge["last_2020"], datetime(2020, 12, 31, 16, 59, 59, tzinfo=UTC)),
+        registered(edge["first_2021"], "33"),
+        _onboarding(edge["first_2021"], datetime(2020, 12, 31, 17, 0, tzinfo=UTC)),
+        registered(edge["late"], "33"),
+        _onboarding(edge["late"], datetime(2023, 5, 1, tzinfo=UTC)),
+        registered(edge["gone"], "33"),
+        _onboarding(edge["gone"], datetime(2020, 3, 1, tzinfo=UTC)),
+    ]
+    _produce(producer, settings.topic_prefix, stream + first)
+    runner = _runner(settings, engine, runners)
+    _drain(runner, len(stream) + len(first))
+    # Next batches read the stored rows back: an earlier onboarding reported late moves `late`
+    # to 2020; the withdrawal takes `gone` out of 2020.
+    second = [_onboarding(edge["late"], datetime(2020, 7, 1, tzinfo=UTC), "shopee"),
+              ev(c.UMKM_WITHDRAWN, {"umkm_id": edge["gone"], "withdrawn_at": NOW})]
+    _produce(producer, settings.topic_prefix, second)
+    _drain(runner, len(stream) + len(first) + len(second))
+    months = expected_counts(stream)
+
+    def within(count: str, first_month: str, last_month: str) -> int:
+        return sum(n for m, n in months[count].items() if first_month <= m <= last_month)
+
+    province = client.get("/v1/provinces/33").get_json()["onboarded_by_year"]
+    assert (province.get("2020"), province.get("2021"), province.get("2023")) == (2, 1, None)
+    got = _targets(client)
+    new_2020 = got[("umkm_onboarded_new", 2020)]
+    assert new_2020["actual"] == within(COUNT_ONBOARDED, "2020-01", "2020-12") + 2
+    assert new_2020["actual"] != client.get("/v1/summary").get_json()["national"]["onboarded"]
+    for year in (2022, 2023, 2024):
+        total = got[("umkm_onboarded_total", year)]
+        portal = within(COUNT_ONBOARDED, "2022-04", f"{year}-12")
+        assert (total["baseline"], total["portal_onboarded"], total["actual"]) == (
+            17_500_000, portal, 17_500_000 + portal)
+    ekatalog = got[("umkm_ekatalog_onboarded", 2022)]
+    assert ekatalog["actual"] == within(COUNT_APPROVED, "2022-01", "2022-12")
+    series = client.get("/metrics").data.decode()
+    assert (f'bbi_national_actual{{kind="new_in_year",metric="umkm_onboarded_new",year="2020"}} '
+            f'{float(new_2020["actual"])}') in series
+    with engine.begin() as conn:  # damage the live counts: the rebuild recounts from the topics
+        conn.execute(store.metric_values.delete().where(
+            store.metric_values.c.metric == COUNT_ONBOARDED))
+    assert _targets(client)[("umkm_onboarded_new", 2020)]["actual"] == 0
+    rebuild(settings, engine, timeout_s=120)
+    assert _targets(client) == got

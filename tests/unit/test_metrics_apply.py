@@ -17,11 +17,13 @@ from services.metrics import store
 from services.metrics.app import create_app
 from services.metrics.config import load_settings
 from services.metrics.consumer import MetricsApplier, consumers
+from services.metrics.domain import COUNT_ONBOARDED
 from services.metrics.sample import (
     NOW,
     business_samples,
     ev,
     expected,
+    expected_counts,
     mixed_stream,
     nonzero,
     registered,
@@ -147,16 +149,24 @@ def test_scrape_reads_only_aggregates_and_progress_json(env) -> None:  # type: i
     assert statements and all(
         "processed_events" not in s and "COUNT" not in s.upper() for s in statements
     )
-    assert 'bbi_national_target{metric="umkm_onboarded_total",year="2024"} 3e+07' in text
+    assert ('bbi_national_target{kind="total",metric="umkm_onboarded_total",year="2024"} 3e+07'
+            in text)
     summary = client.get("/v1/summary").get_json()
     exp = expected(events)
     assert summary["national"]["registered"] == sum(
         v for (m, _), v in exp.items() if m == "bbi_umkm_registered"
     )
     assert len(summary["provinces"]) == 38
-    onboarded = [t for t in summary["targets"] if t["metric"] == "umkm_onboarded_total"]
-    assert {t["year"] for t in onboarded} == {2022, 2023, 2024}
-    assert onboarded[0]["actual"] == summary["national"]["onboarded"]
+    onboarded = {t["year"]: t for t in summary["targets"] if t["metric"] == "umkm_onboarded_total"}
+    assert set(onboarded) == {2022, 2023, 2024}
+    months = expected_counts(events)[COUNT_ONBOARDED]
+    for year, t in onboarded.items():  # the March 2022 figure plus the portal from April 2022
+        portal = sum(n for m, n in months.items() if "2022-04" <= m <= f"{year}-12")
+        assert (t["baseline"], t["portal_onboarded"], t["actual"]) == (
+            17_500_000, portal, 17_500_000 + portal)
+    assert summary["national"]["onboarded_by_year"] == {
+        y: n for y in sorted({m[:4] for m in months})
+        if (n := sum(v for m, v in months.items() if m.startswith(y)))}
     prov = summary["provinces"][0]["code"]
     detail = client.get(f"/v1/provinces/{prov}").get_json()
     assert detail["registered"] == summary["provinces"][0]["registered"]

@@ -36,7 +36,7 @@ def test_registration_counts_gauge_counter_and_qris() -> None:
     assert _v(f, "bbi_umkm_registered", province="32", scale="kecil") == 1
     assert _v(f, "bbi_umkm_registrations_total", province="32", scale="kecil") == 1
     assert _v(f, "bbi_umkm_qris_adopted", province="32", scale="kecil") == 1
-    assert f.changed[uid] == Business(uid, "32", "kecil", "G", True)
+    assert f.changed[uid] == Business(uid, "32", "kecil", "G", True, registered_at=NOW)
     assert _v(f, "bbi_metrics_events_applied_total", type=c.UMKM_REGISTERED) == 1
 
 
