@@ -31,13 +31,17 @@ def _page(args: dict[str, Any]) -> tuple[int, int]:
 
 @blp.route("")
 class Campaigns(MethodView):
-    @require_role(*OPERATORS)
-    @blp.arguments(schemas.PageArgs, location="query")
-    @blp.response(200, schemas.CampaignOut(many=True))
+    @require_role(*OPERATORS, "official")
+    @blp.arguments(schemas.CampaignListArgs, location="query")
+    @blp.response(200, schemas.CampaignListOut(many=True))
     @blp.doc(**SECURED)
     def get(self, args: dict[str, Any]) -> Any:
-        """Daftar kampanye / list campaigns (operator)."""
-        return handlers.list_campaigns(get_engine(), *_page(args))
+        """Daftar kampanye / list campaigns (operators: all, by status; officials: the open
+        ones, each saying whether the official may join)."""
+        principal = current_principal()
+        if principal is not None and principal.role == "official":
+            return handlers.list_open_for(get_engine(), _official(), *_page(args))
+        return handlers.list_campaigns(get_engine(), *_page(args), args.get("status"))
 
     @require_role(*OPERATORS)
     @blp.arguments(schemas.CampaignIn)
@@ -86,16 +90,32 @@ class Join(MethodView):
         return handlers.join(get_engine(), get_settings(), _official(), code)
 
 
+@blp.route("/<code>/sellers")
+class Sellers(MethodView):
+    @require_role("official", *OPERATORS)
+    @blp.arguments(schemas.SellerSearchArgs, location="query")
+    @blp.response(200, schemas.SellerOut(many=True))
+    @blp.doc(**SECURED)
+    def get(self, args: dict[str, Any], code: str) -> Any:
+        """Cari penjual / find a seller by NIB, or by trade name and province (at most 50;
+        withdrawn businesses are never listed)."""
+        return reports.sellers(get_engine(), code, args)
+
+
 @blp.route("/<code>/purchases")
 class Purchases(MethodView):
     @require_role("official")
     @blp.arguments(schemas.PurchaseIn)
     @blp.response(201, schemas.PurchaseOut)
     @blp.alt_response(409, description="duplicate_order, not_joined, campaign_not_open, "
-                                       "umkm_not_known_yet (with Retry-After)")
+                                       "umkm_withdrawn, umkm_not_known_yet (with Retry-After)")
+    @blp.alt_response(422, description="seller_required, nib_not_registered, "
+                                       "platform_not_used, purchase_in_future, outside_window")
     @blp.doc(**SECURED)
     def post(self, body: dict[str, Any], code: str) -> Any:
-        """Catat pembelian / record a purchase (official)."""
+        """Catat pembelian / record a purchase (official): the seller by `nib` or by a
+        `umkm_id` from /sellers, on a platform it sells on; a time without an offset is read
+        in the official's zone (WIB, WITA or WIT, by the token's `region`)."""
         return handlers.record_purchase(get_engine(), get_settings(), _official(), code, body)
 
 

@@ -25,7 +25,10 @@ def on_withdrawn(conn: Connection, event: Event) -> None:
 
 def consumers() -> list[Consumer]:
     """The consumer groups of the campaign worker."""
-    return [Consumer(name="campaign-umkm-directory", topics=[contracts.TOPIC_UMKM],
+    # "-v2": a new group reads bbi.umkm once from its start, so businesses known before the
+    # directory kept platforms get their declared and onboarded platforms (purchases check
+    # them). Every handler is idempotent, so the replay changes nothing else.
+    return [Consumer(name="campaign-umkm-directory-v2", topics=[contracts.TOPIC_UMKM],
                      handlers={contracts.UMKM_REGISTERED: on_registered,
                                contracts.UMKM_ONBOARDED: umkm_directory.on_onboarded,
                                contracts.UMKM_CLAIMED: umkm_directory.on_claimed,

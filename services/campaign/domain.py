@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.common.wib import WIB, to_utc, to_wib  # noqa: F401 (re-exported)
+from services.common.wib import WIB, to_local, to_utc, to_wib  # noqa: F401 (re-exported)
 
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
 
@@ -147,6 +147,33 @@ def check_band(spent_idr: int, amount_idr: int, band: Band) -> None:
             "Total belanja melebihi batas maksimal per pejabat.",
             "The total would exceed the per-official maximum.",
             "amount_idr",
+        )
+
+
+def check_seller_named(umkm_id: object, nib: object) -> None:
+    """A purchase names its seller once: by NIB, or by the id picked from a seller search."""
+    if (umkm_id is None) == (nib is None):
+        raise DomainError(
+            "seller_required",
+            "Sebutkan penjual dengan NIB atau umkm_id (salah satu saja).",
+            "Name the seller by NIB or by umkm_id (exactly one of them).",
+            "nib",
+        )
+
+
+def check_sells_on(platform: str, onboarded: Collection[str], declared: Collection[str]) -> None:
+    """The business must sell on the platform named: onboarded there, or declared it itself.
+
+    Onboarded platforms were confirmed (by the platform partner, or an operator with the store
+    link); a declared one is the owner's own statement at registration, kept because most
+    sellers were online before they registered and confirmation lags behind."""
+    if platform not in onboarded and platform not in declared:
+        known = ", ".join(sorted(set(onboarded) | set(declared))) or "-"
+        raise DomainError(
+            "platform_not_used",
+            f"UMKM ini tidak tercatat berjualan di platform tersebut (tercatat: {known}).",
+            f"This business is not known to sell on that platform (known: {known}).",
+            "platform",
         )
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from services.campaign.store import (
     purchases,
     totals,
 )
-from services.common import contracts, umkm_directory
+from services.common import audit, contracts, umkm_directory
 from services.common.config import Settings
 from services.common.db import is_unique_violation, new_id, utcnow
 from services.common.errors import ApiError, field_error, not_found
@@ -79,6 +79,7 @@ def create_campaign(engine: Engine, settings: Settings, data: dict[str, Any]) ->
             u.publish(contracts.CAMPAIGN_CREATED, {k: row[k] for k in (
                 "code", "starts_at", "ends_at", "band_min_idr", "band_max_idr")}
                 | {"campaign_id": row["id"]})
+            audit.record(u.conn, audit.acting(), "campaign.create", f"campaign:{row['code']}")
     except sa.exc.IntegrityError as exc:
         if not is_unique_violation(exc):
             raise
@@ -94,6 +95,7 @@ def transition(engine: Engine, settings: Settings, code: str, action: str) -> di
         with rules():
             status = domain.check_transition(c.status, action)
         stamp = {"open": "opened_at", "close": "closed_at"}[action]
+        audit.record(u.conn, audit.acting(), f"campaign.{action}", f"campaign:{c.code}")
         u.conn.execute(campaigns.update().where(campaigns.c.id == c.id)
                        .values(status=status, **{stamp: utcnow()}))
         base = {"campaign_id": c.id, "code": c.code}
@@ -104,12 +106,29 @@ def transition(engine: Engine, settings: Settings, code: str, action: str) -> di
         return dict(campaign_or_404(u.conn, code)._mapping)
 
 
-def list_campaigns(engine: Engine, limit: int, offset: int) -> list[dict[str, Any]]:
+def list_campaigns(engine: Engine, limit: int, offset: int,
+                   status: str | None = None) -> list[dict[str, Any]]:
+    q = sa.select(campaigns)
+    if status is not None:
+        q = q.where(campaigns.c.status == status)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(campaigns).order_by(campaigns.c.starts_at.desc(),
-                                                          campaigns.c.code)
+        rows = conn.execute(q.order_by(campaigns.c.starts_at.desc(), campaigns.c.code)
                             .limit(limit).offset(offset)).all()
-    return [dict(r._mapping) for r in rows]
+    return [dict(r._mapping) | {"eligible": None} for r in rows]
+
+
+def list_open_for(engine: Engine, official: Official, limit: int,
+                  offset: int) -> list[dict[str, Any]]:
+    """The open campaigns an official can buy in today, each saying whether they may join."""
+    out = list_campaigns(engine, limit, offset, domain.OPEN)
+    for c in out:
+        try:
+            domain.check_eligible(official.agency, official.region, c["eligible_agencies"],
+                                  c["eligible_regions"])
+            c["eligible"] = True
+        except domain.DomainError:
+            c["eligible"] = False
+    return out
 
 
 def get(engine: Engine, code: str) -> dict[str, Any]:
@@ -149,11 +168,12 @@ def _already_joined() -> ApiError:
 
 def record_purchase(engine: Engine, settings: Settings, official: Official, code: str,
                     data: dict[str, Any]) -> dict[str, Any]:
-    """An official records one online purchase from a registered UMKM."""
+    """An official records one online purchase from a registered UMKM, named by NIB or id."""
     now = utcnow()
-    purchased_at = domain.to_utc(data["purchased_at"])
+    purchased_at = _purchase_time(data["purchased_at"], official)
     key = domain.order_key(data["platform"], data["order_ref"])
     with rules():
+        domain.check_seller_named(data.get("umkm_id"), data.get("nib"))
         amount = domain.check_amount(data["amount_idr"], config.max_purchase_idr())
     try:
         with uow(engine, settings) as u:
@@ -165,7 +185,9 @@ def record_purchase(engine: Engine, settings: Settings, official: Official, code
             if p is None:
                 raise ApiError(409, "not_joined", "Bergabunglah dengan kampanye terlebih dulu.",
                                "Join the campaign first.")
-            biz = _registered_business(u.conn, str(data["umkm_id"]))
+            biz = _seller(u.conn, data)
+            with rules():
+                domain.check_sells_on(data["platform"], biz.platforms, biz.platforms_declared)
             _check_new_order(u.conn, key)
             with rules():
                 domain.check_band(p.spent_idr, amount, _band(c))
@@ -173,7 +195,7 @@ def record_purchase(engine: Engine, settings: Settings, official: Official, code
                 if not add_spend(u.conn, c.id, official.official_id, amount, c.band_max_idr):
                     domain.check_band(c.band_max_idr, amount, _band(c))
             row = {"id": new_id(), "campaign_id": c.id, "official_id": official.official_id,
-                   "agency": official.agency, "umkm_id": str(data["umkm_id"]),
+                   "agency": official.agency, "umkm_id": biz.umkm_id,
                    "province_code": biz.province_code, "platform": data["platform"],
                    "order_ref": data["order_ref"].strip(), "order_key": key[1],
                    "amount_idr": amount, "purchased_at": purchased_at, "recorded_at": now}
@@ -191,7 +213,44 @@ def record_purchase(engine: Engine, settings: Settings, official: Official, code
         if not is_unique_violation(exc):
             raise
         raise _duplicate() from None
-    return row
+    return _shown(row, official, biz.trade_name, biz.nib)
+
+
+def _purchase_time(value: datetime, official: Official) -> datetime:
+    """A naive time is the official's local time (their province's zone); stored as UTC."""
+    try:
+        utc = domain.to_utc(value, official.zone)
+        domain.to_local(utc, official.zone)  # it must be writable back too, or it is a 500
+        domain.to_wib(utc)
+    except OverflowError:  # the first or last hours of year 1 / 9999
+        raise ApiError(422, "datetime_out_of_range", "Tanggal-waktu di luar rentang.",
+                       "Date-time out of the supported range.", errors={"purchased_at": [
+                           field_error("datetime_out_of_range", "Tanggal-waktu di luar "
+                                       "rentang.", "Date-time out of the supported range.")]},
+                       ) from None
+    return utc
+
+
+def _shown(row: dict[str, Any], official: Official, trade_name: str | None,
+           nib: str | None) -> dict[str, Any]:
+    """A purchase as its official reads it: the seller's catalogue name and local time."""
+    local = domain.to_local(row["purchased_at"], official.zone)
+    return row | {"trade_name": trade_name, "nib": nib, "time_zone": official.zone_name,
+                  "purchased_at_local": local.isoformat()}
+
+
+def _seller(conn: sa.Connection, data: dict[str, Any]) -> umkm_directory.KnownUmkm:
+    """The seller the official named: by NIB (typed from the store page) or by id."""
+    if data.get("nib") is None:
+        return _registered_business(conn, str(data["umkm_id"]))
+    biz = umkm_directory.find_by_nib(conn, data["nib"])
+    if biz is None or not biz.active:
+        msg = ("Tidak ada UMKM terdaftar dengan NIB ini (belum terdaftar, atau sudah menarik "
+               "diri dari program).", "No registered business has this NIB (never registered,"
+               " or withdrawn from the programme).")
+        raise ApiError(422, "nib_not_registered", *msg,
+                       errors={"nib": [field_error("nib_not_registered", *msg)]})
+    return biz
 
 
 def _registered_business(conn: sa.Connection, umkm_id: str) -> umkm_directory.KnownUmkm:
@@ -226,13 +285,15 @@ def _duplicate() -> ApiError:
 def my_purchases(engine: Engine, official: Official, code: str, limit: int,
                  offset: int) -> dict[str, Any]:
     """An official's own purchases in a campaign and their progress against the band."""
+    d = metadata.tables[umkm_directory.TABLE]
     with engine.connect() as conn:
         c = campaign_or_404(conn, code)
         p = get_participant(conn, c.id, official.official_id)
         if p is None:
             raise ApiError(404, "not_joined", "Anda belum bergabung dengan kampanye ini.",
                            "You have not joined this campaign.")
-        rows = conn.execute(sa.select(purchases).where(
+        rows = conn.execute(sa.select(purchases, d.c.trade_name, d.c.nib).select_from(
+            purchases.outerjoin(d, d.c.umkm_id == purchases.c.umkm_id)).where(
             purchases.c.campaign_id == c.id, purchases.c.official_id == official.official_id)
             .order_by(purchases.c.purchased_at, purchases.c.id).limit(limit).offset(offset)).all()
         n = conn.execute(sa.select(sa.func.count()).select_from(purchases).where(
@@ -240,4 +301,5 @@ def my_purchases(engine: Engine, official: Official, code: str, limit: int,
             purchases.c.official_id == official.official_id)).scalar_one()
     return {"code": c.code, "official_id": official.official_id, "agency": p.agency,
             "progress": domain.progress(p.spent_idr, _band(c)), "total": n,
-            "purchases": [dict(r._mapping) for r in rows]}
+            "purchases": [_shown(dict(r._mapping), official, r.trade_name, r.nib)
+                          for r in rows]}

@@ -1,18 +1,16 @@
-"""Who an official is, from the bearer token: a pseudonym, the agency and the region."""
+"""Who an official is, from the bearer token: a pseudonym, the agency, the region and its zone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timezone
 from typing import Any
 
 from services.common.auth import Principal, hash_secret
 from services.common.config import Settings
 from services.common.errors import ApiError
-from services.common.reference import province_name
-
-try:  # registration owns the NIP rule; fall back to the bare format if it is absent
-    from services.registration.domain import validate_nip as _validate_nip
-except ImportError:  # pragma: no cover - depends on which services are installed
-    _validate_nip = None  # type: ignore[assignment]
+from services.common.reference import province_name, province_zone
+from services.common.validators import RuleBroken, validate_nip
+from services.common.wib import zone_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +19,16 @@ class Official:
 
     official_id: str
     agency: str
-    region: str
+    region: str  # Kemendagri province code: decides eligibility and the official's time zone
+
+    @property
+    def zone(self) -> timezone:
+        """Where this official reads clocks: WIB, WITA or WIT by their province."""
+        return zone_of(self.region)
+
+    @property
+    def zone_name(self) -> str:
+        return province_zone(self.region) or "WIB"
 
 
 def pseudonym(settings: Settings, nip: str) -> str:
@@ -29,25 +36,24 @@ def pseudonym(settings: Settings, nip: str) -> str:
     return hash_secret(settings.pii_hash_key, "official:" + nip)[:32]
 
 
-def _valid_nip(nip: str) -> str | None:
-    if _validate_nip is not None:
-        try:
-            return str(_validate_nip(nip))
-        except Exception:  # noqa: BLE001 - any rule broken means "not a NIP"
-            return None
-    compact = "".join(nip.split())
-    return compact if len(compact) == 18 and compact.isascii() and compact.isdigit() else None
+def _valid_nip(nip: object) -> str | None:
+    try:
+        return validate_nip(nip)
+    except RuleBroken:
+        return None
 
 
 def official_from(settings: Settings, principal: Principal) -> Official:
-    """Check the token's NIP subject and `agency`/`region` claims (403 when unusable)."""
-    nip = _valid_nip(principal.subject)
+    """Check the token's NIP and `agency`/`region` claims (403 when unusable).
+
+    The NIP is the `nip` claim (an identity provider's attribute, the subject being the
+    person's account) or, for tokens that carry none, the subject itself."""
+    nip = _valid_nip(principal.claims.get("nip", principal.subject))
     agency: Any = principal.claims.get("agency")
     region: Any = principal.claims.get("region")
     if (nip is None or not isinstance(agency, str) or not 0 < len(agency.strip()) <= 100
             or not isinstance(region, str) or province_name(region) is None):
         raise ApiError(403, "official_claims_invalid",
                        "Token pejabat harus memuat NIP yang sah, instansi dan kode provinsi.",
-                       "An official's token needs a valid NIP subject, an agency and a "
-                       "province code.")
+                       "An official's token needs a valid NIP, an agency and a province code.")
     return Official(pseudonym(settings, nip), agency.strip(), region)

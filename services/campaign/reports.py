@@ -12,10 +12,34 @@ from sqlalchemy.engine import Engine
 from services.campaign.domain import to_wib
 from services.campaign.handlers import campaign_or_404
 from services.campaign.store import by_agency, by_province, purchases, totals
+from services.common import audit, umkm_directory
+from services.common.errors import ApiError, field_error
 from services.common.reference import province_name
 
 CSV_COLUMNS = ("purchase_id", "official_id", "agency", "umkm_id", "province_code", "platform",
                "order_ref", "amount_idr", "purchased_at_wib", "recorded_at_wib")
+
+
+def sellers(engine: Engine, code: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Businesses an official may name in this campaign: by NIB, or by name and province."""
+    with engine.connect() as conn:
+        campaign_or_404(conn, code)
+        if args.get("nib"):
+            one = umkm_directory.find_by_nib(conn, args["nib"])
+            found = [one] if one is not None and one.active else []
+        elif args.get("name"):
+            found = umkm_directory.search(conn, args["name"], args.get("province"),
+                                          args["limit"])
+        else:
+            raise ApiError(422, "search_term_required", "Cari dengan NIB atau nama usaha.",
+                           "Search by NIB or by trade name.", errors={"name": [field_error(
+                               "search_term_required", "Cari dengan NIB atau nama usaha.",
+                               "Search by NIB or by trade name.")]})
+    # The catalogue view only: the owner's subject stays in the read model.
+    return [{"umkm_id": b.umkm_id, "trade_name": b.trade_name, "nib": b.nib,
+             "province_code": b.province_code, "province_name": province_name(b.province_code),
+             "platforms": list(b.platforms), "platforms_declared": list(b.platforms_declared)}
+            for b in found]
 
 
 def campaign_totals(engine: Engine, code: str) -> dict[str, Any]:
@@ -43,9 +67,11 @@ def province_board(engine: Engine, code: str) -> list[dict[str, Any]]:
 
 
 def export_csv(engine: Engine, code: str) -> Iterator[str]:
-    """The purchases as CSV, streamed in chunks (a national day can be large)."""
-    with engine.connect() as conn:
+    """The purchases as CSV, streamed in chunks (a national day can be large); the export
+    is audited before its first row leaves."""
+    with engine.begin() as conn:
         campaign_id = campaign_or_404(conn, code).id
+        audit.record(conn, audit.acting(), "campaign.export", f"campaign:{code}")
     buf = io.StringIO()
     out = csv.writer(buf)
 

@@ -62,26 +62,72 @@ class PageArgs(_In):
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
 
 
+class CampaignListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(("draft", "open", "closed")),
+                           metadata={"description": "operators only; officials always see the "
+                                                    "open campaigns"})
+
+
+class CampaignListOut(CampaignOut):
+    # Officials only (null for operators): whether the token's agency and region may join.
+    eligible = fields.Boolean(allow_none=True)
+
+
+_NIB = Pattern(r"^\d{13}$", error="nib_invalid|NIB harus terdiri dari 13 angka.|"
+                                  "A NIB must be 13 digits.")
+
+
+class SellerSearchArgs(_In):
+    name = fields.String(validate=validate.Length(min=2, max=100), metadata={
+        "description": "part of the trade name, any case"})
+    province = fields.String(validate=validate.OneOf(sorted(provinces())))
+    nib = fields.String(validate=_NIB)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
+
+
+class SellerOut(Schema):
+    """What a public catalogue shows of a business: never anything about its owner."""
+
+    umkm_id = fields.String()
+    trade_name = fields.String(allow_none=True)
+    nib = fields.String(allow_none=True)
+    province_code = fields.String()
+    province_name = fields.String(allow_none=True)
+    platforms = fields.List(fields.String(), metadata={
+        "description": "onboarded on (confirmed by the platform or an operator)"})
+    platforms_declared = fields.List(fields.String(), metadata={
+        "description": "declared by the owner at registration"})
+
+
 class PurchaseIn(_In):
-    umkm_id = fields.UUID(required=True)
+    umkm_id = fields.UUID(metadata={"description": "the seller picked from /sellers; "
+                                                   "give this or `nib`, not both"})
+    nib = fields.String(validate=_NIB, metadata={"description": "the seller's NIB (13 digits)"})
     platform = fields.String(required=True, validate=validate.OneOf(sorted(PLATFORMS)))
     order_ref = fields.String(required=True, validate=[
         validate.Length(min=1, max=100),
         Pattern(r"^[\x21-\x7e][\x20-\x7e]*$", error="order_ref_invalid|Nomor pesanan "
                         "hanya karakter ASCII cetak.|Order reference: printable ASCII only.")])
     amount_idr = _rupiah()
-    purchased_at = WibDateTime(required=True)
+    purchased_at = fields.DateTime(required=True, metadata={
+        "description": "without an offset: the official's local time (WIB, WITA or WIT by the "
+                       "token's region); with one: any offset",
+        "example": "2020-07-01T10:30:00"})
 
 
 class PurchaseOut(Schema):
     id = fields.String()
     umkm_id = fields.String(allow_none=True)
+    trade_name = fields.String(allow_none=True)
+    nib = fields.String(allow_none=True)
     province_code = fields.String()
     platform = fields.String()
     order_ref = fields.String()
     amount_idr = fields.Integer()
     purchased_at = WibDateTime()
     recorded_at = WibDateTime()
+    purchased_at_local = fields.String(metadata={"description": "in the official's zone"})
+    time_zone = fields.String(metadata={"enum": ["WIB", "WITA", "WIT"]})
 
 
 class ProgressOut(Schema):

@@ -39,6 +39,17 @@ def province_name(code: str) -> str | None:
     return _provinces().get(code)
 
 
+@functools.cache
+def _province_zones() -> Mapping[str, str]:
+    return MappingProxyType({r["kemendagri_code"]: r["time_zone"]
+                             for r in _read_csv("provinces.csv")})
+
+
+def province_zone(code: str) -> str | None:
+    """The province's legal time zone (Keppres 41/1987): "WIB", "WITA" or "WIT"; else None."""
+    return _province_zones().get(code)
+
+
 # KBLI 2020 (Peraturan BPS 2/2020) section titles.
 KBLI_SECTIONS: Final[Mapping[str, str]] = MappingProxyType(
     {

@@ -97,7 +97,9 @@ def on_registered(conn: Connection, event: Event) -> None:
     if status is None:
         conn.execute(t.insert().values(umkm_id=uid, owner_subject=d.get("owner_subject"),
                                        **values))
-    elif status == PENDING:  # its claim came first: the claimed owner stays
+    elif status != WITHDRAWN:
+        # PENDING: its claim came first, the claimed owner stays. REGISTERED: a replay (e.g.
+        # a consumer re-reading the topic) refreshes rows kept before these columns existed.
         conn.execute(t.update().where(t.c.umkm_id == uid).values(
             owner_subject=sa.func.coalesce(t.c.owner_subject, d.get("owner_subject")),
             **values))

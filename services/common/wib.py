@@ -1,4 +1,5 @@
-"""Times are stored in UTC and shown in WIB (UTC+07:00), where people read them."""
+"""Times are stored in UTC and shown where people read them: WIB (UTC+07:00) by default, or
+the zone of a person's province (WIB, WITA UTC+08:00, WIT UTC+09:00)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
@@ -9,12 +10,27 @@ from marshmallow import ValidationError, fields
 # WIB is UTC+7 by definition (Keppres 41/1987). Not ZoneInfo("Asia/Jakarta"): its history
 # gives old dates offsets like +07:07:12, which RFC 3339 cannot write.
 WIB: Final = timezone(timedelta(hours=7), "WIB")
+WITA: Final = timezone(timedelta(hours=8), "WITA")  # Bali, Nusa Tenggara, Sulawesi, east Kalimantan
+WIT: Final = timezone(timedelta(hours=9), "WIT")  # Maluku and Papua
+ZONES: Final = {"WIB": WIB, "WITA": WITA, "WIT": WIT}
 
 
-def to_utc(value: datetime) -> datetime:
-    """A time people typed in WIB (naive) or with an offset, as UTC."""
-    aware = value.replace(tzinfo=WIB) if value.tzinfo is None else value
+def zone_of(province_code: str | None) -> timezone:
+    """The zone people in this province read clocks in (WIB when the province is unknown)."""
+    from services.common.reference import province_zone
+
+    return ZONES.get(province_zone(province_code or "") or "WIB", WIB)
+
+
+def to_utc(value: datetime, zone: timezone = WIB) -> datetime:
+    """A time people typed in `zone` (naive) or with an offset, as UTC."""
+    aware = value.replace(tzinfo=zone) if value.tzinfo is None else value
     return aware.astimezone(UTC)
+
+
+def to_local(value: datetime, zone: timezone) -> datetime:
+    """A stored UTC time as people in `zone` read it."""
+    return value.astimezone(zone)
 
 
 def to_wib(value: datetime) -> datetime:

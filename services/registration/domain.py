@@ -11,6 +11,8 @@ from typing import Final
 import phonenumbers
 
 from services.common.reference import kbli_section, province_name
+from services.common.validators import RuleBroken
+from services.common.validators import validate_nip as shared_validate_nip
 
 
 class DomainError(Exception):
@@ -190,43 +192,11 @@ def validate_npwp(npwp: str, today: date | None = None) -> str:
 
 
 def validate_nip(nip: str, today: date | None = None) -> str:
-    """Check a civil servant's NIP: birth yyyymmdd, TMT yyyymm, sex 1/2, serial (18 digits)."""
-    today = today or date.today()
-    value = _compact(nip)  # commonly written in groups: 19800101 200501 1 001
-
-    def error(code: str, message_id: str, message_en: str) -> DomainError:
-        return DomainError(code, message_id, message_en, "nip")
-
-    if value is None or not _digits(value, 18):
-        raise error(
-            "nip_invalid_format", "NIP harus terdiri dari 18 angka.", "A NIP must be 18 digits."
-        )
-    birth = _real_date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
-    if birth is None or birth > today:
-        raise error(
-            "nip_invalid_birth_date",
-            "Tanggal lahir pada NIP tidak valid.",
-            "The NIP's date of birth is not a valid date.",
-        )
-    if _real_date(int(value[8:12]), int(value[12:14]), 1) is None:
-        raise error(
-            "nip_invalid_tmt",
-            "Bulan TMT (terhitung mulai tanggal) pada NIP tidak valid.",
-            "The NIP's appointment month (TMT) is not a valid month.",
-        )
-    if value[14] not in "12":
-        raise error(
-            "nip_invalid_sex",
-            "Kode jenis kelamin pada NIP harus 1 atau 2.",
-            "The NIP's sex digit must be 1 or 2.",
-        )
-    if value[15:] == "000":
-        raise error(
-            "nip_invalid_serial",
-            "Nomor urut NIP tidak boleh 000.",
-            "The NIP's serial number cannot be 000.",
-        )
-    return value
+    """Check a civil servant's NIP with the shared rule (services.common.validators)."""
+    try:
+        return shared_validate_nip(nip, today)
+    except RuleBroken as e:
+        raise DomainError(e.code, e.message_id, e.message_en, "nip") from None
 
 
 # --- phone, postal code, province, KBLI -----------------------------------------------------

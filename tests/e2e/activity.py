@@ -92,7 +92,7 @@ def produce(stack: Stack) -> None:
     _ok(httpx.post(camp(f"/v1/campaigns/{CAMPAIGN}/join"), headers=official), 200, 201)
     eventually(lambda: _ok(httpx.post(camp(f"/v1/campaigns/{CAMPAIGN}/purchases"),
                                       headers=official, json={
-        "umkm_id": ani["id"], "platform": "tokopedia", "order_ref": "D-1",
+        "umkm_id": ani["id"], "platform": "shopee", "order_ref": "D-1",  # ani declared it
         "amount_idr": 150_000, "purchased_at": _iso(_now_wib())}), 201))
     eventually(lambda: _counted(stack))
 

@@ -153,10 +153,11 @@ def test_the_national_journey(stack: Stack) -> None:
         r = httpx.post(camp("/v1/campaigns/belanja-serentak-e2e/join"), headers=official)
         assert r.status_code in (200, 201), r.text
 
-    def buy(official: dict[str, str], umkm_id: str, ref: str, amount: int) -> None:
+    def buy(official: dict[str, str], umkm_id: str, ref: str, amount: int,
+            platform: str) -> None:  # a platform the business sells on (declared or onboarded)
         def attempt() -> None:
             r = httpx.post(camp("/v1/campaigns/belanja-serentak-e2e/purchases"), headers=official,
-                           json={"umkm_id": umkm_id, "platform": "tokopedia", "order_ref": ref,
+                           json={"umkm_id": umkm_id, "platform": platform, "order_ref": ref,
                                  "amount_idr": amount,
                                  "purchased_at": (datetime.now(UTC) + wib).replace(tzinfo=None)
                                  .isoformat(timespec="seconds")})
@@ -164,8 +165,8 @@ def test_the_national_journey(stack: Stack) -> None:
             assert r.status_code == 201, r.text
         eventually(attempt)
 
-    buy(officials[0], ani["id"], "INV-1", 150_000)
-    buy(officials[1], partner_ids[0], "INV-2", 120_000)
+    buy(officials[0], ani["id"], "INV-1", 150_000, "shopee")
+    buy(officials[1], partner_ids[0], "INV-2", 120_000, "tokopedia")
 
     # 5b. Enrolment is done: the operator moves the webinar to start in a few seconds, then
     #     records Budi's attendance once it has started (certificate issued).

@@ -139,7 +139,7 @@ class Traffic:
         return self._call("purchase", "POST",
                           self.stack.url("campaign", f"/v1/campaigns/{CAMPAIGN}/purchases"),
                           lambda b: b["id"], headers=self.official,
-                          json={"umkm_id": owner["id"], "platform": "tokopedia",
+                          json={"umkm_id": owner["id"], "platform": "shopee",  # declared
                                 "order_ref": ref, "amount_idr": AMOUNT,
                                 "purchased_at": now_wib()})
 

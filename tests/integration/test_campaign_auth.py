@@ -71,7 +71,10 @@ def test_roles_are_checked_per_endpoint(db_url: str) -> None:
                                                          agency="BPS", region="31")}
     operator = {"Authorization": "Bearer " + issue_token(settings, "op", "operator")}
     assert c.post("/v1/campaigns", json={}, headers=official).status_code == 403
-    assert c.get("/v1/campaigns", headers=official).status_code == 403
+    assert c.get("/v1/campaigns", headers=official).status_code == 200  # the open ones
+    assert c.get("/v1/campaigns/x/sellers?name=kopi", headers=operator).status_code == 404
+    assert c.get("/v1/campaigns/x/sellers?name=kopi", headers={
+        "Authorization": "Bearer " + issue_token(settings, "kc-1", "umkm")}).status_code == 403
     assert c.get("/v1/campaigns/x/purchases.csv", headers=official).status_code == 403
     assert c.post("/v1/campaigns/x/join", headers=operator).status_code == 403
     assert c.get("/v1/campaigns/x/purchases/mine", headers=operator).status_code == 403

@@ -54,7 +54,9 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("GET", "/v1/me/courses/<uuid:course_id>/progress"): UMKM,
         ("POST", "/v1/me/courses/<uuid:course_id>/modules/<module_key>/done"): UMKM},
     "campaign": {
-        ("GET", "/v1/campaigns"): OPS, ("POST", "/v1/campaigns"): OPS,
+        ("GET", "/v1/campaigns"): OPS | OFFICIAL,  # officials: the open campaigns
+        ("POST", "/v1/campaigns"): OPS,
+        ("GET", "/v1/campaigns/<code>/sellers"): OPS | OFFICIAL,
         ("POST", "/v1/campaigns/<code>/open"): OPS, ("POST", "/v1/campaigns/<code>/close"): OPS,
         ("GET", "/v1/campaigns/<code>/purchases.csv"): OPS,
         ("POST", "/v1/campaigns/<code>/join"): OFFICIAL,

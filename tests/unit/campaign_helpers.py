@@ -32,9 +32,11 @@ def auth(settings: Settings, role: str = "official", sub: str | None = None,
 
 
 
-def add_business(engine: Engine, province: str = "32") -> str:
-    """Apply a registration event to the read model as the consumer would."""
-    ev = registered(province=province)
+def add_business(engine: Engine, province: str = "32", **kw: Any) -> str:
+    """Apply a registration event to the read model as the consumer would (by default it
+    declared Tokopedia and Shopee; `kw` as tests.event_factories.registered takes)."""
+    kw.setdefault("declared", ("tokopedia", "shopee"))
+    ev = registered(province=province, **kw)
     with engine.begin() as conn:
         consumer.on_registered(conn, ev)
     return str(ev.data["umkm_id"])
