@@ -132,20 +132,22 @@ def test_unknown_nib_withdrawn_and_not_yet_known_businesses_get_distinct_codes(e
 
 def test_a_platform_the_business_does_not_sell_on_is_refused(env: Any) -> None:
     client, settings, engine, _ = env
-    uid = add_business(engine, nib=NIB, trade_name="Rendang Uni", declared=("gofood",))
+    uid = add_business(engine, declared=("gofood",))
+    me = auth(settings)
+    client.post(f"{URL}/join", headers=me)
+    wrong = client.post(f"{URL}/purchases", headers=me,
+                        json=purchase_body(uid, "P-0", 10_000, platform="lazada"))
+    assert wrong.status_code == 422 and wrong.get_json()["code"] == "platform_not_used"
     with engine.begin() as conn:
         from services.common import umkm_directory
 
         umkm_directory.on_onboarded(conn, onboarded(uid, "shopee"))
-    me = auth(settings)
-    client.post(f"{URL}/join", headers=me)
-    wrong = client.post(f"{URL}/purchases", json=_by_nib(platform="lazada", amount_idr=10_000),
-                        headers=me)
-    assert wrong.status_code == 422 and wrong.get_json()["code"] == "platform_not_used"
+    wrong = client.post(f"{URL}/purchases", headers=me,
+                        json=purchase_body(uid, "P-1", 10_000, platform="lazada"))
     assert "gofood, shopee" in wrong.get_json()["message_en"]
     for n, platform in enumerate(("shopee", "gofood")):  # onboarded, and declared
-        ok = client.post(f"{URL}/purchases", json=_by_nib(
-            platform=platform, order_ref=f"P-{n}", amount_idr=10_000), headers=me)
+        ok = client.post(f"{URL}/purchases", headers=me,
+                         json=purchase_body(uid, f"P-{n + 2}", 10_000, platform=platform))
         assert ok.status_code == 201, ok.get_json()
 
 
