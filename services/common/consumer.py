@@ -27,6 +27,11 @@ from services.common.observability import correlation_id, worker_metrics
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Connection, Event], None]
+# Bounds on the blocking calls besides poll(): kafka-python's default is request_timeout_ms
+# (30 s), which with the brokers down kept a runner deaf to a stop for that long, per call.
+KAFKA_CALL_TIMEOUT_MS = 5_000
+# Offsets in Kafka are advisory (the DB holds the truth), so closing never waits long for them.
+CLOSE_TIMEOUT_MS = 2_000
 
 
 class RejectEvent(Exception):
@@ -255,7 +260,8 @@ class ConsumerRunner:
                 self._rewind({(r.topic, r.partition) for r in records})
                 raise
             self.kafka.commit({TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1)
-                               for (t, p), o in _last_offsets(records).items()})
+                               for (t, p), o in _last_offsets(records).items()},
+                              timeout_ms=KAFKA_CALL_TIMEOUT_MS)
         self._report_lag()
         worker_metrics().kafka_up.labels(self.c.service).set(1)
         return len(records)
@@ -267,7 +273,7 @@ class ConsumerRunner:
             if (t, p) in stored:
                 self.kafka.seek(tp, stored[(t, p)])
             else:
-                committed = self.kafka.committed(tp)
+                committed = self.kafka.committed(tp, timeout_ms=KAFKA_CALL_TIMEOUT_MS)
                 if committed is not None:
                     self.kafka.seek(tp, committed)
                 else:
@@ -298,9 +304,10 @@ class ConsumerRunner:
         assigned = list(self.kafka.assignment())
         if not assigned:
             return
-        ends = self.kafka.end_offsets(assigned)
+        ends = self.kafka.end_offsets(assigned, timeout_ms=KAFKA_CALL_TIMEOUT_MS)
         for tp in assigned:
-            lag = max(0, ends.get(tp, 0) - self.kafka.position(tp))
+            lag = max(0, ends.get(tp, 0) - self.kafka.position(
+                tp, timeout_ms=KAFKA_CALL_TIMEOUT_MS))
             worker_metrics().consumer_lag.labels(self.c.service, self.c.name, tp.topic,
                                                  str(tp.partition)).set(lag)
 
@@ -315,16 +322,24 @@ class ConsumerRunner:
                 backoff = min(5.0, max(0.2, backoff * 2))
                 log.warning("consumer batch failed; retrying",
                             extra={"consumer": self.c.name, "error": type(exc).__name__})
-                time.sleep(backoff)
+                pause(backoff, should_stop)
         self.close()
 
     def close(self) -> None:
         if self.kafka is not None:
-            self.kafka.close()
+            self.kafka.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
             self.kafka = None
         if self._producer is not None:
-            self._producer.close(timeout=10)
+            self._producer.close(timeout=CLOSE_TIMEOUT_MS / 1000)
             self._producer = None
+
+
+def pause(seconds: float, should_stop: Callable[[], bool], step: float = 0.1) -> None:
+    """Sleep up to `seconds`, returning early once `should_stop()` (a backoff must not delay
+    a SIGTERM)."""
+    deadline = time.monotonic() + seconds
+    while not should_stop() and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(step, left))
 
 
 def _last_offsets(records: list[Any]) -> dict[tuple[str, int], int]:

@@ -50,6 +50,8 @@ def make_consumer(settings: Settings, name: str, topics: list[str],
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         request_timeout_ms=30_000,
+        bootstrap_timeout_ms=5_000,        # not 30 s: a worker started while brokers are down
+                                           # must still stop within its SIGTERM budget
     )
     config.update(overrides)
     consumer = KafkaConsumer(**config)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
+from services.common.consumer import pause
 from services.common.db import bulk_insert, utcnow
 from services.common.events import Event
 from services.common.observability import worker_metrics
@@ -274,7 +275,7 @@ class OutboxRelay:
                 # Inside the try: after a database restart the lock connection is dead, and
                 # an error here used to end the relay thread while the worker lived on.
                 if not self.acquire_leadership():
-                    time.sleep(1.0)
+                    pause(1.0, should_stop)
                     continue
                 res = self.run_once()
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
@@ -284,9 +285,10 @@ class OutboxRelay:
                 self.release()
             if res.failed:
                 backoff = min(max_backoff, max(0.2, backoff * 2))
-                time.sleep(backoff)
+                pause(backoff, should_stop)
             else:
                 backoff = 0.0
                 if res.sent == 0:
                     time.sleep(idle_sleep)
         self.release()
+        self.publisher.close(timeout=2.0)  # whatever is unacked stays pending: sent again later

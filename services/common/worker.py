@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -21,6 +23,9 @@ from services.common.observability import setup_logging, worker_metrics
 from services.common.outbox import KafkaPublisher, OutboxRelay
 
 log = logging.getLogger(__name__)
+# SIGTERM to exit, whatever Kafka does: inside the 10 s promised to the platform (Kubernetes
+# waits terminationGracePeriodSeconds, a developer's Ctrl-C waits on honcho).
+STOP_BUDGET_S = 7.0
 
 
 class Worker:
@@ -62,10 +67,14 @@ class Worker:
         t.start()
         self._threads.append(t)
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = STOP_BUDGET_S) -> list[str]:
+        """Ask every thread to stop and wait for all of them within one `timeout` (not one
+        per thread); returns the names of those still running."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in self._threads if t.is_alive()]
 
     def run(self, metrics_port: int | None = None) -> None:
         """Block until SIGTERM/SIGINT; then finish the current batches and close clients."""
@@ -79,7 +88,17 @@ class Worker:
                                            "relay": self.with_relay})
         while not self._stop.wait(1.0):
             self.exit_if_a_thread_died()
-        self.stop()
+        stuck = self.stop()
+        if stuck:
+            # With the brokers unreachable a thread can sit in one Kafka call for a request
+            # timeout (30 s), and interpreter exit would then wait on each producer's atexit
+            # flush. Leaving is safe at any point: a consumer's effects, event ids and offsets
+            # commit in one DB transaction (an open one rolls back), and an outbox row is
+            # deleted only after its ack (an unacked one is sent again, deduplicated by id).
+            log.warning("worker stopped; abandoning threads blocked on Kafka",
+                        extra={"threads": stuck})
+            logging.shutdown()
+            os._exit(0)
         log.info("worker stopped")
 
     def exit_if_a_thread_died(self) -> None:

@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
-from services.common.consumer import Consumer, ConsumerRunner
+from services.common.consumer import KAFKA_CALL_TIMEOUT_MS, Consumer, ConsumerRunner
 from services.common.db import make_engine
 from services.common.kafka_clients import make_consumer, make_producer
 from services.common.service_runtime import WORKER_METRICS_PORTS
@@ -39,6 +39,7 @@ class MetricsWorker(Worker):
                     bootstrap_servers=self.settings.kafka_bootstrap_servers,
                     client_id="metrics-lag",
                     enable_auto_commit=False,
+                    bootstrap_timeout_ms=KAFKA_CALL_TIMEOUT_MS,  # not 30 s while brokers are down
                 )
                 report_lag(self.engine, client, self.settings.topic_prefix)
             except Exception as exc:  # noqa: BLE001 - lag is advisory; try again next tick
@@ -70,7 +71,9 @@ def report_lag(engine: Engine, client: Any, prefix: str) -> dict[tuple[str, int]
     ]
     if not tps:
         return {}
-    ends, starts = client.end_offsets(tps), client.beginning_offsets(tps)
+    # Bounded: with the brokers down the default (30 s) kept this thread deaf to a stop.
+    ends = client.end_offsets(tps, timeout_ms=KAFKA_CALL_TIMEOUT_MS)
+    starts = client.beginning_offsets(tps, timeout_ms=KAFKA_CALL_TIMEOUT_MS)
     o = metadata.tables["consumer_offsets"]
     with engine.begin() as conn:
         stored = {

@@ -1,0 +1,81 @@
+"""Fixtures of the production-configuration suite: servers of its own (they are killed and
+stopped here, never the session's shared ones), stacks of real service processes, and the
+record each scenario writes to var/prodlike/results.json."""
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from services.common import local_kafka, testing_infra
+from services.common.config import REPO_ROOT
+from tests.e2e.stack import Stack
+from tests.prodlike.results import Outcome
+
+PRODLIKE_VAR = REPO_ROOT / "var" / "prodlike"
+
+
+def need(what: str, make: Callable[[], Any]) -> Any:
+    """Start a server; off CI a machine without it skips, on CI it fails."""
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - judged below: skip only off CI
+        if testing_infra.on_ci():
+            raise testing_infra.InfraRequired(f"cannot start {what}: {exc}") from exc
+        pytest.skip(f"not on CI and {what} cannot start here: {exc}")
+
+
+@pytest.fixture
+def own_broker() -> Iterator[local_kafka.LocalBroker]:
+    """A single broker only this test uses (it will be stopped under the workers)."""
+    data_dir = PRODLIKE_VAR / f"kafka-{uuid.uuid4().hex[:8]}"
+    try:
+        yield need("a Kafka broker", lambda: local_kafka.start(port=local_kafka.free_port(),
+                                                                data_dir=data_dir))
+    finally:
+        local_kafka.stop_from_pidfile(data_dir, timeout=15)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def make_stack(request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
+    """make(kafka, pg_base, services=..., **extra_env) -> a started Stack, stopped at teardown."""
+    stacks: list[Stack] = []
+
+    def make(kafka: str, pg_base: str, services: tuple[str, ...], **extra_env: str) -> Stack:
+        prefix = f"p{uuid.uuid4().hex[:6]}."
+        s = Stack(kafka=kafka, pg_base=pg_base, prefix=prefix, services=services,
+                  workdir=PRODLIKE_VAR / f"{request.node.name[:40]}-{prefix.strip('.')}",
+                  extra_env=dict(extra_env))
+        stacks.append(s)
+        s.start()
+        return s
+
+    try:
+        yield make
+    finally:
+        for s in stacks:
+            s.stop()
+
+
+@pytest.fixture
+def outcome(request: pytest.FixtureRequest) -> Iterator[Outcome]:
+    """The scenario's record; saved at teardown whatever happened (an error is recorded)."""
+    o = Outcome(scenario=request.node.name.removeprefix("test_"))
+    yield o
+    rep = getattr(request.node, "rep_call", None)
+    error = ""
+    if rep is not None and rep.failed and not o.failures:
+        error = str(rep.longrepr).strip().splitlines()[-1][:500] if rep.longrepr else "failed"
+    o.save(error)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep  # type: ignore[attr-defined]
+    return rep
