@@ -1,5 +1,5 @@
 # Entry points (README): `make run` runs the whole system locally; `make test` runs every test.
-.PHONY: setup run test test-unit test-integration test-e2e test-faults test-security lint bench
+.PHONY: setup run test test-unit test-integration test-e2e test-faults test-security test-browser lint bench
 
 setup:
 	test -x .venv/bin/python || python3 -m venv .venv
@@ -27,6 +27,11 @@ test-faults:
 
 test-security:
 	.venv/bin/pytest -q tests/security
+
+# The portal in Debian's Chromium (Playwright) through the real stack; screenshots in
+# var/screenshots/, axe-core results in var/browser/axe.json.
+test-browser:
+	.venv/bin/pytest -q tests/browser
 
 lint:
 	.venv/bin/ruff check services tests bench

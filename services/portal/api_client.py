@@ -149,7 +149,7 @@ class ApiClient:
                          headers={"Idempotency-Key": idempotency_key})
 
     def my_businesses(self) -> list[Json]:
-        return self.call("registration", "GET", "/v1/me/umkm")["items"]
+        return self.call("registration", "GET", "/v1/umkm/mine")["items"]
 
     def business(self, umkm_id: str) -> Json:
         return self.call("registration", "GET", f"/v1/umkm/{umkm_id}")
@@ -188,8 +188,7 @@ class ApiClient:
 
     def cancel_enrolment(self, session_id: str, umkm_id: str) -> Json:
         return self.call("training", "DELETE",
-                         f"/v1/sessions/{session_id}/enrolments/me",
-                         params={"umkm_id": umkm_id})
+                         f"/v1/sessions/{session_id}/enrolments/{umkm_id}")
 
     def my_enrolments(self, umkm_id: str) -> list[Json]:
         return self.call("training", "GET", "/v1/me/enrolments",
@@ -201,8 +200,7 @@ class ApiClient:
 
     def module_done(self, course_id: str, key: str, umkm_id: str) -> Json:
         return self.call("training", "POST",
-                         f"/v1/me/courses/{course_id}/modules/{key}/done",
-                         json={"umkm_id": umkm_id})
+                         f"/v1/me/umkm/{umkm_id}/courses/{course_id}/modules/{key}/done")
 
     def certificate(self, number: str) -> Json:
         return self.call("training", "GET", f"/v1/certificates/{number}")
@@ -221,8 +219,9 @@ class ApiClient:
     def join(self, code: str) -> Json:
         return self.call("campaign", "POST", f"/v1/campaigns/{code}/join", json={})
 
-    def directory(self, code: str, params: dict[str, Any]) -> Any:
-        return self.call("campaign", "GET", f"/v1/campaigns/{code}/umkm", params=params)
+    def sellers(self, code: str, params: dict[str, Any]) -> list[Json]:
+        """The campaign's directory: by `nib`, or by `name` and `province`."""
+        return self.call("campaign", "GET", f"/v1/campaigns/{code}/sellers", params=params)
 
     def record_purchase(self, code: str, data: Json, idempotency_key: str) -> Json:
         return self.call("campaign", "POST", f"/v1/campaigns/{code}/purchases", json=data,

@@ -26,6 +26,8 @@ def create_app(settings: PortalSettings | None = None, **config: Any) -> Flask:
     """Build the app; nothing happens at import time."""
     settings = settings or PortalSettings.from_env()
     setup_logging("portal")
+    # httpx logs every call's URL at INFO: noise, and search terms would reach the logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = Flask("services.portal")
     app.config.update(
         PORTAL_SETTINGS=settings, SECRET_KEY=settings.secret_key,
@@ -45,6 +47,8 @@ def create_app(settings: PortalSettings | None = None, **config: Any) -> Flask:
         app.register_blueprint(bp)
     app.jinja_env.globals.update(t=i18n.t, lang=i18n.lang, when=i18n.when, rupiah=i18n.rupiah,
                                  number=i18n.number, zone_name=i18n.zone_name,
+                                 platform_name=i18n.platform_name,
+                                 province_name=i18n.province_name,
                                  current_user=auth.user, roles=auth.roles)
     _install_hooks(app, settings)
     _install_errors(app)

@@ -69,7 +69,7 @@ def rupiah(amount: Any) -> str:
     """Rp1.500.000 (Indonesian digit grouping in both languages: it is the currency's)."""
     try:
         value = int(amount)
-    except (TypeError, ValueError):
+    except Exception:  # None, text or an undefined template value: shown as "-"
         return "-"
     return ("-" if value < 0 else "") + "Rp" + f"{abs(value):,}".replace(",", ".")
 
@@ -77,7 +77,20 @@ def rupiah(amount: Any) -> str:
 def number(value: Any) -> str:
     try:
         n = int(value)
-    except (TypeError, ValueError):
+    except Exception:  # None, text or an undefined template value: shown as "-"
         return "-"
     grouped = f"{n:,}"
     return grouped.replace(",", ".") if lang() == "id" else grouped
+
+
+def platform_name(code: Any) -> str:
+    from services.common.reference import PLATFORMS
+
+    found = PLATFORMS.get(str(code))
+    return found.name if found else str(code)
+
+
+def province_name(code: Any) -> str:
+    from services.common.reference import province_name as name
+
+    return name(str(code)) or str(code)

@@ -74,7 +74,7 @@ def test_register_shows_each_api_field_error_next_to_its_field_then_succeeds(
 
 def test_my_businesses_timeline(tmp_path: Path) -> None:
     fake = FakeApis()
-    fake.on("GET", "/v1/me/umkm", lambda _r: httpx.Response(200, json={"items": [{
+    fake.on("GET", "/v1/umkm/mine", lambda _r: httpx.Response(200, json={"items": [{
         "id": UMKM_ID, "status": "onboarded", "business_name": "Kopi Papua",
         "province_code": "91", "registered_at": "2026-07-01T01:00:00+00:00",
         "verified_at": "2026-07-02T02:30:00+00:00", "curation": "rejected",
@@ -84,9 +84,9 @@ def test_my_businesses_timeline(tmp_path: Path) -> None:
     sign_in(client, "umkm")
     html = client.get("/usaha-saya").get_data(as_text=True)
     assert "2 Juli 2026 11.30 WIT" in html  # 02:30 UTC in Papua
-    assert "Foto produk kurang jelas" in html and "tokopedia" in html
+    assert "Foto produk kurang jelas" in html and "Tokopedia" in html
     empty = FakeApis()
-    empty.on("GET", "/v1/me/umkm", lambda _r: httpx.Response(200, json={"items": []}))
+    empty.on("GET", "/v1/umkm/mine", lambda _r: httpx.Response(200, json={"items": []}))
     client = portal(tmp_path / "b", empty).test_client()
     sign_in(client, "umkm")
     assert "Belum ada usaha" in client.get("/usaha-saya").get_data(as_text=True)

@@ -45,14 +45,21 @@ def join(code: str) -> Response:
 def campaign(code: str) -> str:
     client = api()
     info = client.campaign(code)
-    q = {k: v for k, v in (("nib", text(request.args, "nib")), ("q", text(request.args, "q")),
-                           ("province_code", text(request.args, "province_code"))) if v}
+    q = {k: v for k, v in (("nib", text(request.args, "nib")),
+                           ("name", text(request.args, "name")),
+                           ("province", text(request.args, "province"))) if v}
     results: list[dict[str, Any]] | None = None
+    errors: dict[str, str] = {}
     if q:
-        found = client.directory(code, q)
-        results = found.get("items", []) if isinstance(found, dict) else found
+        try:
+            results = client.sellers(code, q)
+        except ApiProblem as e:
+            if e.status != 422:
+                raise
+            errors = field_messages(e) or {"nib": t(e.message_id, e.message_en)}
     return render_template("campaign.html", c=info, totals=client.campaign_totals(code),
-                           provinces=client.provinces(), q=q, results=results, zone=_my_zone())
+                           provinces=client.provinces(), q=q, results=results, errors=errors,
+                           zone=_my_zone())
 
 
 def _purchase_form(code: str, values: dict[str, Any], errors: dict[str, str],
@@ -66,7 +73,8 @@ def _purchase_form(code: str, values: dict[str, Any], errors: dict[str, str],
 @bp.get("/<code>/beli")
 @require("official")
 def purchase_form(code: str) -> Any:
-    values = {k: request.args.get(k, "") for k in ("umkm_id", "nib", "business_name")}
+    values: dict[str, Any] = {k: request.args.get(k, "") for k in ("umkm_id", "nib",
+                                                                    "business_name")}
     values["zone"] = _my_zone()
     return _purchase_form(code, values, {})
 
@@ -75,7 +83,8 @@ def purchase_form(code: str) -> Any:
 @require("official")
 def purchase(code: str) -> Any:
     f = request.form
-    values = {k: f.get(k, "") for k in ("umkm_id", "nib", "business_name", "platform",
+    values: dict[str, Any] = {k: f.get(k, "") for k in ("umkm_id", "nib", "business_name",
+                                                         "platform",
                                         "order_ref", "amount_idr", "date", "time", "zone",
                                         "idempotency_key")}
     zone = values["zone"] if values["zone"] in ZONES else _my_zone()
