@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from services.campaign.api import blp
 from services.campaign.config import load_settings
 from services.campaign.store import metadata
+from services.common import audit_api
 from services.common.config import Settings
 from services.common.web import create_service_app
 
@@ -16,4 +17,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app, api = create_service_app("campaign", settings or load_settings(), metadata,
                                   "BBI Campaign API", engine)
     api.register_blueprint(blp)
+    api.register_blueprint(audit_api.blueprint())  # GET /v1/audit (admin)
     return app

@@ -72,17 +72,27 @@ class Umkm(MethodView):
     @blp.arguments(ListArgs, location="query")
     @blp.response(200, UmkmPage)
     @blp.doc(security=BEARER)
+    @blp.alt_response(403, description="forbidden; province_out_of_scope (a regional "
+                                       "operator filtering on another province)")
     def get(self, args: dict[str, Any]) -> Any:
-        """List registrations (operators); Accept: text/csv exports the same filter."""
+        """List registrations (operators; a regional operator sees its province only);
+        Accept: text/csv exports the same filter. Every page read is audited."""
         best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
         if best == "text/csv" and request.accept_mimetypes["text/csv"] > \
                 request.accept_mimetypes["application/json"]:
             return _csv(args)
-        return queries.page(get_engine(), args, get_settings().max_page_size)
+        return queries.page(get_engine(), args, get_settings().max_page_size, _staff())
+
+
+def _staff() -> Any:
+    """The operator/admin acting (require_role has refused everyone else)."""
+    p = current_principal()
+    assert p is not None
+    return p
 
 
 def _csv(args: dict[str, Any]) -> Response:
-    gen = queries.export_csv(get_engine(), args)
+    gen = queries.export_csv(get_engine(), args, _staff())
     # The first chunk is made now, so a bad cursor answers 400 before the 200 starts streaming.
     first = next(gen)
     return Response(stream_with_context(itertools.chain([first], gen)), mimetype="text/csv",
@@ -95,8 +105,10 @@ class UmkmExport(MethodView):
     @blp.arguments(ListArgs, location="query")
     @blp.response(200, content_type="text/csv")
     @blp.doc(security=BEARER)
+    @blp.alt_response(403, description="forbidden; province_out_of_scope")
     def get(self, args: dict[str, Any]) -> Response:
-        """CSV export of the filtered registrations (times in WIB)."""
+        """CSV export of the filtered registrations (times in WIB; a regional operator's
+        province only). Every export is audited."""
         return _csv(args)
 
 
@@ -107,6 +119,8 @@ class UmkmItem(MethodView):
     def get(self, umkm_id: Any) -> dict[str, Any]:
         """Status and fields: the owner (its token) or an operator (also masked NIK, contact)."""
         operator = _caller_for(str(umkm_id), OPERATORS)
+        if operator:  # staff: personal data, in scope only, and the read is audited
+            return queries.operator_view(get_engine(), str(umkm_id), _staff())
         return handlers.get(get_engine(), str(umkm_id), operator)
 
     @blp.response(200, StatusOut)
@@ -125,8 +139,8 @@ class Verification(MethodView):
     @blp.alt_response(409, description="invalid_transition (with the current state)")
     @blp.doc(security=BEARER)
     def post(self, _body: dict[str, Any], umkm_id: Any) -> dict[str, Any]:
-        """Verify a registration (operators)."""
-        return transitions.verify(get_engine(), get_settings(), str(umkm_id))
+        """Verify a registration (operators in scope; audited)."""
+        return transitions.verify(get_engine(), get_settings(), str(umkm_id), _staff())
 
 
 @blp.route("/<uuid:umkm_id>/platforms")
@@ -137,9 +151,10 @@ class Platforms(MethodView):
     @blp.alt_response(409, description="invalid_transition / already_onboarded")
     @blp.doc(security=BEARER)
     def post(self, body: dict[str, Any], umkm_id: Any) -> dict[str, Any]:
-        """Record onboarding on a digital platform, with the store link (operators)."""
+        """Record onboarding on a digital platform, with the store link (operators in scope;
+        audited)."""
         return transitions.onboard(get_engine(), get_settings(), str(umkm_id),
-                                   body["platform"], body["store_url"])
+                                   body["platform"], body["store_url"], _staff())
 
 
 @blp.route("/<uuid:umkm_id>/curation")
@@ -150,6 +165,7 @@ class Curation(MethodView):
     @blp.alt_response(409, description="invalid_transition (with the current state)")
     @blp.doc(security=BEARER)
     def post(self, body: dict[str, Any], umkm_id: Any) -> dict[str, Any]:
-        """Curate for the procurement catalogue: approved / rejected with a reason."""
+        """Curate for the procurement catalogue: approved / rejected with a reason (operators
+        in scope; audited)."""
         return transitions.curate(get_engine(), get_settings(), str(umkm_id),
-                                  body["decision"], body["reason"])
+                                  body["decision"], body["reason"], _staff())

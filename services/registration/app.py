@@ -5,6 +5,7 @@ from flask import Flask, request
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from services.common import audit_api
 from services.common.config import Settings
 from services.common.web import create_service_app
 from services.registration import config
@@ -28,6 +29,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             request.max_content_length = config.partner_max_body_bytes()
 
     app.before_request_funcs.setdefault(None, []).insert(0, partner_body_limit)
-    for b in (blp, partner_blp, reference_blp):
+    for b in (blp, partner_blp, reference_blp, audit_api.blueprint()):
         api.register_blueprint(b)
     return app

@@ -6,11 +6,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import contracts
+from services.common import audit, contracts
 from services.common.config import Settings
 from services.common.db import utcnow
 from services.common.errors import ApiError, conflict, not_found
 from services.registration import domain
+from services.registration import scope as scopes
 from services.registration.handlers import PERSONAL, uow
 from services.registration.store import get_umkm, platforms_of, umkm, umkm_platforms
 
@@ -24,6 +25,13 @@ def _locked(conn: Connection, umkm_id: str) -> Any:
     return row
 
 
+def _staff_locked(conn: Connection, umkm_id: str, actor: Any) -> Any:
+    """The locked row for an operator/admin action: 404 outside the actor's province."""
+    row = _locked(conn, umkm_id)
+    scopes.check_row(scopes.of(actor), row)
+    return row
+
+
 def _refused(err: domain.DomainError, row: Any) -> ApiError:
     """409 with the current state, so the caller can see why."""
     return conflict(err.code, err.message_id, err.message_en, current_status=row.status,
@@ -34,10 +42,10 @@ def _result(umkm_id: str, status: str, curation: str | None) -> dict[str, Any]:
     return {"id": umkm_id, "status": status, "curation": curation}
 
 
-def verify(engine: Engine, settings: Settings, umkm_id: str) -> dict[str, Any]:
-    """registered -> verified."""
+def verify(engine: Engine, settings: Settings, umkm_id: str, actor: Any) -> dict[str, Any]:
+    """registered -> verified, by `actor` (recorded in the audit log)."""
     with uow(engine, settings) as u:
-        row = _locked(u.conn, umkm_id)
+        row = _staff_locked(u.conn, umkm_id, actor)
         try:
             new = domain.verify(row.status)
         except domain.DomainError as e:
@@ -46,14 +54,15 @@ def verify(engine: Engine, settings: Settings, umkm_id: str) -> dict[str, Any]:
         u.conn.execute(umkm.update().where(umkm.c.id == umkm_id)
                        .values(status=new, verified_at=now, updated_at=now))
         u.publish(contracts.UMKM_VERIFIED, {"umkm_id": umkm_id, "verified_at": now})
+        audit.record(u.conn, actor, "umkm.verify", f"umkm:{umkm_id}")
     return _result(umkm_id, new, row.curation)
 
 
 def onboard(engine: Engine, settings: Settings, umkm_id: str, platform: str,
-            store_url: str) -> dict[str, Any]:
-    """verified/onboarded -> onboarded on one more platform."""
+            store_url: str, actor: Any) -> dict[str, Any]:
+    """verified/onboarded -> onboarded on one more platform, recorded by `actor`."""
     with uow(engine, settings) as u:
-        row = _locked(u.conn, umkm_id)
+        row = _staff_locked(u.conn, umkm_id, actor)
         try:
             new = domain.onboard(row.status)
         except domain.DomainError as e:
@@ -71,14 +80,15 @@ def onboard(engine: Engine, settings: Settings, umkm_id: str, platform: str,
         u.publish(contracts.UMKM_ONBOARDED, {"umkm_id": umkm_id, "platform": platform,
                                              "first_platform": not existing,
                                              "onboarded_at": now})
+        audit.record(u.conn, actor, "umkm.onboard", f"umkm:{umkm_id}", platform=platform)
     return _result(umkm_id, new, row.curation)
 
 
 def curate(engine: Engine, settings: Settings, umkm_id: str, decision: str,
-           reason: str | None) -> dict[str, Any]:
-    """Catalogue curation: approved / rejected (with a reason)."""
+           reason: str | None, actor: Any) -> dict[str, Any]:
+    """Catalogue curation: approved / rejected (with a reason), by `actor`."""
     with uow(engine, settings) as u:
-        row = _locked(u.conn, umkm_id)
+        row = _staff_locked(u.conn, umkm_id, actor)
         try:
             new = domain.curate(row.status, row.curation, decision)
         except domain.DomainError as e:
@@ -89,6 +99,8 @@ def curate(engine: Engine, settings: Settings, umkm_id: str, decision: str,
         u.publish(contracts.UMKM_CURATED, {"umkm_id": umkm_id, "decision": new.value,
                                            "previous_decision": row.curation,
                                            "curated_at": now})
+        # The decision, not the reason: a free-text reason may name people.
+        audit.record(u.conn, actor, "umkm.curate", f"umkm:{umkm_id}", decision=new.value)
     return _result(umkm_id, row.status, new.value)
 
 

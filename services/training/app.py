@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from services.common import audit_api
 from services.common.config import Settings
 from services.common.web import create_service_app
 from services.training.api import blp
@@ -16,4 +17,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app, api = create_service_app("training", settings or load_settings(), metadata,
                                   "BBI Training", engine)
     api.register_blueprint(blp)
+    api.register_blueprint(audit_api.blueprint())  # GET /v1/audit (admin)
     return app

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import contracts
+from services.common import audit, contracts
 from services.common.config import Settings
 from services.common.db import new_id, utcnow
 from services.common.errors import ApiError, conflict, field_error, not_found
@@ -85,6 +85,8 @@ def record_attendance(engine: Engine, settings: Settings, session_id: str,
                                seat.province_code, now)
             certificates.append({"umkm_id": uid, "certificate_number": number})
             recorded += 1
+        audit.record(uow.conn, audit.acting(), "training.attendance", f"session:{s.id}",
+                     rows=len(ids), recorded=recorded)
     return {"session_id": s.id, "recorded": recorded,
             "already_recorded": len(ids) - recorded, "certificates": certificates}
 

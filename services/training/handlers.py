@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import contracts, umkm_directory
+from services.common import audit, contracts, umkm_directory
 from services.common.config import Settings
 from services.common.db import new_id, utcnow
 from services.common.errors import ApiError, conflict, field_error, not_found
@@ -50,6 +50,7 @@ def create_course(engine: Engine, settings: Settings, body: dict[str, Any]) -> d
     row = {"id": new_id(), "created_at": now, "updated_at": now} | body
     with unit_of_work(engine, settings) as uow:
         uow.conn.execute(store.courses.insert().values(**row))
+        audit.record(uow.conn, audit.acting(), "training.course_create", f"course:{row['id']}")
     return row
 
 
@@ -61,6 +62,7 @@ def update_course(engine: Engine, settings: Settings, course_id: str,
         c = store.courses
         uow.conn.execute(c.update().where(c.c.id == course_id).values(**body,
                                                                         updated_at=utcnow()))
+        audit.record(uow.conn, audit.acting(), "training.course_update", f"course:{course_id}")
         return dict(store.get_course(uow.conn, course_id)._mapping)
 
 
@@ -83,6 +85,7 @@ def create_session(engine: Engine, settings: Settings, body: dict[str, Any]) -> 
         if store.get_course(uow.conn, row["course_id"]) is None:
             raise not_found("course")
         uow.conn.execute(store.sessions.insert().values(**row))
+        audit.record(uow.conn, audit.acting(), "training.session_schedule", f"session:{row['id']}")
         uow.publish(contracts.TRAINING_SESSION_SCHEDULED, {
             "session_id": row["id"], "course_id": row["course_id"],
             "capacity": row["capacity"], "starts_at": starts})
@@ -108,6 +111,7 @@ def update_session(engine: Engine, settings: Settings, session_id: str,
                 from None
         t = store.sessions
         uow.conn.execute(t.update().where(t.c.id == s.id).values(**body, updated_at=now))
+        audit.record(uow.conn, audit.acting(), "training.session_update", f"session:{s.id}")
         seats.promote(uow.conn, uow.publish, store.get_session(uow.conn, s.id))
         return queries.session_view(uow.conn, store.get_session(uow.conn, s.id))
 
@@ -135,6 +139,7 @@ def cancel_session(engine: Engine, settings: Settings, session_id: str) -> dict[
                                                                  updated_at=now))
         uow.publish(contracts.TRAINING_SESSION_CANCELLED,
                     {"session_id": s.id, "course_id": s.course_id})
+        audit.record(uow.conn, audit.acting(), "training.session_cancel", f"session:{s.id}")
         return queries.session_view(uow.conn, store.get_session(uow.conn, s.id))
 
 

@@ -35,6 +35,8 @@ PUBLIC: dict[str, set[tuple[str, str]]] = {
 API_KEY = {("registration", "POST", "/v1/partner/onboardings")}  # partner X-API-Key
 OPS = frozenset({"operator", "admin"})
 UMKM, OFFICIAL = frozenset({"umkm"}), frozenset({"official"})
+ADMIN = frozenset({"admin"})
+AUDIT = {("GET", "/v1/audit"): ADMIN}  # the audit log: admins only, in every audited service
 ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
     "registration": {
         ("GET", "/v1/umkm"): OPS, ("GET", "/v1/umkm/export.csv"): OPS,
@@ -42,7 +44,7 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("DELETE", "/v1/umkm/<uuid:umkm_id>"): frozenset({"admin"}) | UMKM,
         ("POST", "/v1/umkm/<uuid:umkm_id>/verification"): OPS,
         ("POST", "/v1/umkm/<uuid:umkm_id>/platforms"): OPS,
-        ("POST", "/v1/umkm/<uuid:umkm_id>/curation"): OPS},
+        ("POST", "/v1/umkm/<uuid:umkm_id>/curation"): OPS, **AUDIT},
     "training": {
         ("POST", "/v1/courses"): OPS, ("PATCH", "/v1/courses/<uuid:course_id>"): OPS,
         ("POST", "/v1/sessions"): OPS, ("PATCH", "/v1/sessions/<uuid:session_id>"): OPS,
@@ -52,7 +54,8 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("DELETE", "/v1/sessions/<uuid:session_id>/enrolments/me"): UMKM,
         ("GET", "/v1/me/enrolments"): UMKM, ("GET", "/v1/me/completions"): UMKM,
         ("GET", "/v1/me/courses/<uuid:course_id>/progress"): UMKM,
-        ("POST", "/v1/me/courses/<uuid:course_id>/modules/<module_key>/done"): UMKM},
+        ("POST", "/v1/me/courses/<uuid:course_id>/modules/<module_key>/done"): UMKM,
+        **AUDIT},
     "campaign": {
         ("GET", "/v1/campaigns"): OPS | OFFICIAL,  # officials: the open campaigns
         ("POST", "/v1/campaigns"): OPS,
@@ -61,7 +64,7 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("GET", "/v1/campaigns/<code>/purchases.csv"): OPS,
         ("POST", "/v1/campaigns/<code>/join"): OFFICIAL,
         ("POST", "/v1/campaigns/<code>/purchases"): OFFICIAL,
-        ("GET", "/v1/campaigns/<code>/purchases/mine"): OFFICIAL},
+        ("GET", "/v1/campaigns/<code>/purchases/mine"): OFFICIAL, **AUDIT},
     "metrics": {},
 }
 ROLES = ("umkm", "official", "operator", "admin")

@@ -1,0 +1,47 @@
+"""Province scope of an operator: a regional government's staff (or a "pengasuh") see, export
+and act only on businesses of their province; national staff (no scope) see all.
+
+The token's `province_scope` claim (services/common/auth.py, mapped from the Keycloak user
+attribute) holds one Kemendagri province code, or a list of them. A claim that is present
+but unusable (empty, not a code) fails closed: it matches no business, never all of them.
+Out of scope, one business answers 404 (its existence is not revealed); a list or export
+filtered on another province answers 403 `province_out_of_scope`."""
+from __future__ import annotations
+
+from typing import Any
+
+from services.common.errors import ApiError, not_found
+
+CLAIM = "province_scope"
+NOTHING = frozenset({"--"})  # matches no province code
+
+
+def of(principal: Any) -> frozenset[str] | None:
+    """The provinces this caller may see, or None for national staff."""
+    claims = getattr(principal, "claims", None) or {}
+    if CLAIM not in claims or claims[CLAIM] is None:
+        return None
+    raw = claims[CLAIM]
+    codes = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    valid = frozenset(c.strip() for c in codes
+                      if isinstance(c, str) and len(c.strip()) == 2 and c.strip().isdigit())
+    return valid or NOTHING
+
+
+def detail(scope: frozenset[str] | None) -> str | None:
+    """The scope as an audit detail value ("31" or "31,32"); None when national."""
+    return None if scope is None else ",".join(sorted(scope))
+
+
+def check_filter(scope: frozenset[str] | None, province_code: str | None) -> None:
+    """A list/export asking for a province outside the scope is refused, not emptied."""
+    if scope is not None and province_code and province_code not in scope:
+        raise ApiError(403, "province_out_of_scope",
+                       "Provinsi ini di luar cakupan wilayah Anda.",
+                       "This province is outside your scope.")
+
+
+def check_row(scope: frozenset[str] | None, row: Any) -> None:
+    """One business outside the scope is, for this caller, not there."""
+    if scope is not None and row.province_code not in scope:
+        raise not_found("umkm")
