@@ -2,9 +2,11 @@
 (started by services.common.testing_infra), and fresh databases per test on either backend."""
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,16 @@ from services.common.local_postgres import create_database
 # Fails the run when personal data reaches a log line, an event or a metric label.
 pytest_plugins = ["tests.security.pii_guard"]
 BACKENDS = ["sqlite", "postgresql"]
+
+# Unit tests sign their own tokens (devtools.dev_tokens): development auth, with a secret
+# that exists only here. Set for the whole session, whatever the shell says, so a developer's
+# BBI_* variables never change a verdict; tests on the identity provider pass their own
+# settings (the `keycloak` fixture, tests/integration/test_auth_*.py).
+os.environ.update(BBI_AUTH_MODE="dev", BBI_JWT_ALGORITHM="HS256",
+                  BBI_JWT_SECRET="tests-only-hs256-secret-" + "x" * 16,
+                  BBI_JWT_ISSUER="bbi-tests", BBI_JWT_AUDIENCE="bbi")
+for _name in ("BBI_JWT_JWKS_URL", "BBI_JWT_LEEWAY_SECONDS"):
+    os.environ.pop(_name, None)
 
 
 def _need(make: Callable[[], str]) -> str:
@@ -75,3 +87,16 @@ def make_settings(service: str, db_url: str, kafka: str = "127.0.0.1:1", **kw: o
 @pytest.fixture
 def settings_factory() -> Iterator[Callable[..., Settings]]:
     yield make_settings
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Any:
+    """The real identity provider (Keycloak, realm bbi with its dev test users), started once
+    per session from the template instance; skipped off CI when Java 21+ or Maven is
+    missing, a failure with CI=true."""
+    from devtools import keycloak_for_tests
+
+    try:
+        return keycloak_for_tests.keycloak_for_tests()
+    except testing_infra.InfraUnavailable as exc:
+        pytest.skip(f"not on CI and Keycloak cannot start here: {exc}")

@@ -159,3 +159,17 @@ def install_swagger_ui(app: Flask, title: str, spec_url: str = "/openapi.json") 
         return resp
 
     app.register_blueprint(bp)
+
+
+def security_schemes(settings: Any) -> dict[str, Any]:
+    """The bearer scheme every protected operation names (`bearerAuth`): OpenID Connect with
+    the issuer's discovery document, so Swagger UI's "Authorize" signs in at the identity
+    provider; a plain bearer JWT in development mode (no identity provider there)."""
+    issuer = str(getattr(settings, "jwt_issuer", "") or "").rstrip("/")
+    if getattr(settings, "auth_mode", "oidc") == "oidc" and issuer:
+        return {"bearerAuth": {
+            "type": "openIdConnect",
+            "openIdConnectUrl": f"{issuer}/.well-known/openid-configuration",
+            "description": "Access token of the identity provider (Keycloak realm bbi); "
+                           "roles in realm_access.roles"}}
+    return {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

@@ -1,64 +1,210 @@
-"""Bearer JWT auth. The algorithm is pinned by configuration, never read from the token."""
+"""Bearer tokens of the identity provider (OpenID Connect): every service is a resource
+server that only verifies them; no service signs a user token.
+
+Production (`BBI_AUTH_MODE=oidc`, the default): RS256/ES256 access tokens verified against
+the JWKS discovered from `BBI_JWT_ISSUER` (services/common/jwks.py); issuer, audience,
+expiry and not-before are checked with a bounded leeway, the algorithm is pinned by
+configuration (never taken from the token), and roles come from Keycloak's
+`realm_access.roles`. `BBI_AUTH_MODE=dev` verifies HS256 tokens made with `BBI_JWT_SECRET`
+by devtools.dev_tokens, for unit tests only. A web app refuses to start on a configuration
+that is neither (check_settings).
+"""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
 import jwt
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
 from services.common.config import Settings
 from services.common.errors import ApiError
+from services.common.jwks import IdentityProviderUnavailable, JwksCache, UnknownKey
 
 ROLES = ("umkm", "official", "operator", "admin")
+_PRECEDENCE = ("admin", "operator", "official", "umkm")  # Principal.role: the strongest held
+ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
+MAX_LEEWAY_SECONDS = 300
+DEV_ISSUER = "bbi-dev"  # BBI_AUTH_MODE=dev without BBI_JWT_ISSUER
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
+
+
+class AuthConfigError(RuntimeError):
+    """The auth settings cannot work; the service must not start with them."""
 
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller: the identity provider's subject (a person's account), the roles of ours
+    that the token grants (a person may hold several) and the verified claims."""
+
     subject: str
-    role: str
+    roles: frozenset[str]
     claims: dict[str, Any]
 
+    def __post_init__(self) -> None:
+        if isinstance(self.roles, str):  # Principal(sub, "operator", claims): one role
+            object.__setattr__(self, "roles", frozenset({self.roles}))
+        elif not isinstance(self.roles, frozenset):
+            object.__setattr__(self, "roles", frozenset(self.roles))
 
-def issue_token(settings: Settings, subject: str, role: str, ttl_seconds: int | None = None,
-                **claims: Any) -> str:
-    """Mint a token (local HS256 secret, or the configured RS256 private key)."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role}")
-    now = int(time.time())
-    payload = {"sub": subject, "role": role, "iss": settings.jwt_issuer,
-               "aud": settings.jwt_audience, "iat": now,
-               "exp": now + (ttl_seconds or settings.jwt_ttl_seconds), **claims}
-    key = settings.jwt_private_key if settings.jwt_algorithm == "RS256" else settings.jwt_secret
-    return jwt.encode(payload, key, algorithm=settings.jwt_algorithm)
+    @property
+    def role(self) -> str:
+        """The strongest role held (admin > operator > official > umkm), "" if none."""
+        return next((r for r in _PRECEDENCE if r in self.roles), "")
+
+    def has(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+    def _text(self, claim: str) -> str | None:
+        value = self.claims.get(claim)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    @property
+    def nip(self) -> str | None:
+        """An official's NIP (user attribute `nip`, mapped into the token)."""
+        return self._text("nip")
+
+    @property
+    def agency(self) -> str | None:
+        return self._text("agency")
+
+    @property
+    def region(self) -> str | None:
+        """An official's province code."""
+        return self._text("region")
+
+    @property
+    def province_scope(self) -> str | None:
+        """An operator limited to one province; None means national."""
+        return self._text("province_scope")
 
 
-def verify_token(settings: Settings, token: str) -> Principal:
-    """Check signature, expiry, issuer and audience; raise ApiError 401 otherwise."""
-    key = settings.jwt_public_key if settings.jwt_algorithm == "RS256" else settings.jwt_secret
-    try:
-        claims = jwt.decode(token, key, algorithms=[settings.jwt_algorithm],
-                            audience=settings.jwt_audience, issuer=settings.jwt_issuer,
-                            options={"require": ["exp", "iat", "sub", "iss", "aud"]})
-    except jwt.ExpiredSignatureError:
-        raise unauthorized("token_expired", "Token kedaluwarsa.", "Token expired.") from None
-    except jwt.PyJWTError:
-        raise unauthorized("token_invalid", "Token tidak sah.", "Invalid token.") from None
-    role = claims.get("role")
-    if role not in ROLES:
-        raise unauthorized("token_invalid", "Token tidak sah.", "Invalid token.")
-    return Principal(subject=str(claims["sub"]), role=str(role), claims=claims)
+def check_settings(settings: Settings) -> None:
+    """Refuse a configuration that cannot verify tokens safely (raised at app start)."""
+    if settings.auth_mode == "dev":
+        if settings.jwt_algorithm != "HS256":
+            raise AuthConfigError("BBI_AUTH_MODE=dev verifies HS256 tokens only")
+        if len(settings.jwt_secret) < 32:
+            raise AuthConfigError("BBI_AUTH_MODE=dev needs BBI_JWT_SECRET (32+ characters); "
+                                  "there is no default secret")
+    elif settings.auth_mode == "oidc":
+        if not settings.jwt_issuer.startswith(("https://", "http://")):
+            raise AuthConfigError(
+                "BBI_JWT_ISSUER is not set: set it to the identity provider's issuer URL "
+                "(e.g. https://sso.example.go.id/realms/bbi; `make run` sets the local "
+                "Keycloak's), or BBI_AUTH_MODE=dev with BBI_JWT_SECRET for unit tests")
+        if settings.jwt_algorithm not in ASYMMETRIC:
+            raise AuthConfigError(f"BBI_JWT_ALGORITHM={settings.jwt_algorithm}: an identity "
+                                  f"provider's tokens are one of {', '.join(ASYMMETRIC)}")
+    else:
+        raise AuthConfigError(f"BBI_AUTH_MODE={settings.auth_mode!r}: use oidc or dev")
+    if not 0 <= settings.jwt_leeway_seconds <= MAX_LEEWAY_SECONDS:
+        raise AuthConfigError(f"BBI_JWT_LEEWAY_SECONDS must be 0..{MAX_LEEWAY_SECONDS}")
+    if not settings.jwt_audience:
+        raise AuthConfigError("BBI_JWT_AUDIENCE must not be empty")
+
+
+class TokenVerifier:
+    """Verifies bearer tokens for one service process (holds the JWKS cache)."""
+
+    def __init__(self, settings: Settings) -> None:
+        check_settings(settings)
+        self.settings = settings
+        self.issuer = settings.jwt_issuer or DEV_ISSUER
+        self.jwks = None if settings.auth_mode == "dev" else JwksCache(
+            settings.jwt_issuer, settings.jwt_algorithm, jwks_url=settings.jwt_jwks_url,
+            min_refresh=settings.jwks_min_refresh_seconds,
+            max_age=settings.jwks_max_age_seconds, timeout=settings.jwks_timeout_seconds)
+
+    def verify(self, token: str) -> Principal:
+        s = self.settings
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _bad("token_malformed", "Token rusak.", "Malformed token.") from None
+        alg = str(header.get("alg", ""))
+        if alg.lower() == "none":
+            raise _bad("token_unsigned", "Token tanpa tanda tangan ditolak.",
+                       "Unsigned tokens (alg none) are refused.")
+        if alg != s.jwt_algorithm:
+            raise _bad("token_algorithm_not_allowed", "Algoritme token tidak diizinkan.",
+                       f"Token algorithm {alg[:20]!r} is not allowed.")
+        key = s.jwt_secret if self.jwks is None else self._key(header)
+        try:
+            claims = jwt.decode(token, key, algorithms=[s.jwt_algorithm], audience=s.jwt_audience,
+                                issuer=self.issuer, leeway=s.jwt_leeway_seconds,
+                                options={"require": REQUIRED_CLAIMS})
+        except jwt.PyJWTError as exc:
+            raise _decode_error(exc) from None
+        roles = claims.get("realm_access", {}).get("roles", []) \
+            if isinstance(claims.get("realm_access"), dict) else []
+        ours = frozenset(r for r in roles if isinstance(r, str) and r in ROLES) \
+            if isinstance(roles, list) else frozenset()
+        return Principal(subject=str(claims["sub"]), roles=ours, claims=claims)
+
+    def _key(self, header: dict[str, Any]) -> Any:
+        assert self.jwks is not None
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not 0 < len(kid) <= 200:
+            raise _bad("token_unknown_key", "Kunci token tidak dikenal.",
+                       "The token names no known signing key.")
+        try:
+            return self.jwks.key_for(kid)
+        except UnknownKey:
+            raise _bad("token_unknown_key", "Kunci token tidak dikenal.",
+                       "The token names no known signing key.") from None
+        except IdentityProviderUnavailable as exc:
+            raise ApiError(503, "identity_provider_unavailable",
+                           "Penyedia identitas sedang tidak dapat dihubungi; coba lagi nanti.",
+                           "The identity provider cannot be reached; try again later.",
+                           headers={"Retry-After": str(exc.retry_after)}) from None
+
+
+_DECODE_ERRORS: list[tuple[type[Exception], tuple[str, str, str]]] = [
+    (jwt.ExpiredSignatureError, ("token_expired", "Token kedaluwarsa.", "Token expired.")),
+    (jwt.ImmatureSignatureError, ("token_not_yet_valid", "Token belum berlaku.",
+                                  "Token not valid yet.")),
+    (jwt.InvalidIssuerError, ("token_wrong_issuer", "Penerbit token salah.",
+                              "Token from another issuer.")),
+    (jwt.InvalidAudienceError, ("token_wrong_audience", "Token bukan untuk layanan ini.",
+                                "Token for another audience.")),
+    (jwt.MissingRequiredClaimError, ("token_claims_missing", "Klaim token tidak lengkap.",
+                                     "Token lacks a required claim.")),
+    (jwt.InvalidSignatureError, ("token_bad_signature", "Tanda tangan token tidak sah.",
+                                 "Invalid token signature.")),
+    (jwt.InvalidAlgorithmError, ("token_algorithm_not_allowed",
+                                 "Algoritme token tidak diizinkan.",
+                                 "Token algorithm not allowed.")),
+    (jwt.DecodeError, ("token_malformed", "Token rusak.", "Malformed token.")),
+]
+
+
+def _decode_error(exc: Exception) -> ApiError:
+    for kind, (code, msg_id, msg_en) in _DECODE_ERRORS:
+        if isinstance(exc, kind):
+            return _bad(code, msg_id, msg_en)
+    return _bad("token_invalid", "Token tidak sah.", "Invalid token.")
+
+
+def _bad(code: str, message_id: str, message_en: str) -> ApiError:
+    return unauthorized(code, message_id, message_en)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Build the app's verifier; AuthConfigError stops the app from starting."""
+    app.extensions["bbi_auth"] = TokenVerifier(settings)
 
 
 def unauthorized(code: str, message_id: str, message_en: str) -> ApiError:
     return ApiError(401, code, message_id, message_en,
-                    headers={"WWW-Authenticate": 'Bearer realm="bbi"'})
+                    headers={"WWW-Authenticate": f'Bearer realm="bbi", error="invalid_token", '
+                                                 f'error_description="{code}"'})
 
 
 def forbidden() -> ApiError:
@@ -77,13 +223,17 @@ def current_principal() -> Principal | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("token_missing", "Token bearer diperlukan.",
                                "A bearer token is required.")
-        principal = verify_token(current_app.config["BBI_SETTINGS"], token.strip())
+        verifier = current_app.extensions.get("bbi_auth")
+        if verifier is None:  # an app built without create_service_app
+            verifier = current_app.extensions["bbi_auth"] = TokenVerifier(
+                current_app.config["BBI_SETTINGS"])
+        principal = verifier.verify(token.strip())
     g.principal = principal
     return principal
 
 
 def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Refuse the request with 401 (no/invalid token) or 403 (wrong role)."""
+    """Refuse the request with 401 (no/invalid token) or 403 (holds none of `roles`)."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(fn)
@@ -92,13 +242,22 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
             if principal is None:
                 raise unauthorized("token_missing", "Token bearer diperlukan.",
                                    "A bearer token is required.")
-            if principal.role not in roles:
+            if not principal.has(*roles):
                 raise forbidden()
             return fn(*args, **kwargs)
 
         return wrapper
 
     return deco
+
+
+def issue_token(settings: Settings, subject: str, role: str, ttl_seconds: int | None = None,
+                **claims: Any) -> str:
+    """Deprecated: the development signer lives in devtools.dev_tokens (dev mode only).
+    Kept until the last caller in the services has gone; refuses outside BBI_AUTH_MODE=dev."""
+    from devtools.dev_tokens import issue_token as dev_issue
+
+    return dev_issue(settings, subject, role, ttl_seconds, **claims)
 
 
 def hash_secret(key: str, value: str) -> str:

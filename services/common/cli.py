@@ -163,21 +163,24 @@ def db_revision(service: str, message: str) -> None:
 # --- tokens --------------------------------------------------------------------------------
 @main.group()
 def token() -> None:
-    """Local JWTs for development and tests."""
+    """Development tokens (BBI_AUTH_MODE=dev only; real users sign in at Keycloak)."""
 
 
 @token.command("issue")
 @click.option("--role", type=click.Choice(["umkm", "official", "operator", "admin"]),
               required=True)
-@click.option("--sub", "subject", required=True, help="subject: business id, NIP, user id")
+@click.option("--sub", "subject", required=True, help="subject: the person's account id")
 @click.option("--claim", multiple=True, help="extra claim key=value (e.g. agency=KemenKopUKM)")
 @click.option("--ttl", type=int, default=3600, show_default=True)
 def token_issue(role: str, subject: str, claim: tuple[str, ...], ttl: int) -> None:
-    """Print a signed token (uses BBI_JWT_* settings)."""
-    from services.common.auth import issue_token
+    """Print an HS256 development token (BBI_AUTH_MODE=dev with BBI_JWT_SECRET)."""
+    from devtools.dev_tokens import NotDevMode, issue_token
 
     extra = dict(c.split("=", 1) for c in claim)
-    click.echo(issue_token(Settings.from_env("cli"), subject, role, ttl, **extra))
+    try:
+        click.echo(issue_token(Settings.from_env("cli"), subject, role, ttl, **extra))
+    except NotDevMode as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # --- the whole system locally -------------------------------------------------------------

@@ -25,13 +25,20 @@ class Settings:
     service: str
     database_url: str
     kafka_bootstrap_servers: str
-    jwt_algorithm: str = "HS256"
-    jwt_secret: str = LOCAL_DEV_SECRET
-    jwt_public_key: str = ""
-    jwt_private_key: str = ""
-    jwt_issuer: str = "bbi-local"
+    # Auth (services/common/auth.py). "oidc": verify the identity provider's RS256/ES256
+    # tokens against its JWKS, discovered from the issuer. "dev": HS256 with jwt_secret, for
+    # unit tests only; there is no default secret, and "oidc" without an issuer refuses to
+    # start (auth.check_settings).
+    auth_mode: str = "oidc"
+    jwt_algorithm: str = "RS256"
+    jwt_secret: str = ""
+    jwt_issuer: str = ""
     jwt_audience: str = "bbi"
-    jwt_ttl_seconds: int = 3600 * 24 * 30
+    jwt_jwks_url: str = ""            # override of the jwks_uri of the issuer's metadata
+    jwt_leeway_seconds: int = 30      # clock skew allowed on exp/nbf/iat (at most 300)
+    jwks_min_refresh_seconds: int = 10  # floor between two fetches (unknown kid, IdP down)
+    jwks_max_age_seconds: int = 3600  # keys are re-fetched this often (kept if that fails)
+    jwks_timeout_seconds: float = 3.0
     pii_hash_key: str = LOCAL_DEV_SECRET
     max_body_bytes: int = 1_048_576
     max_page_size: int = 200
@@ -62,12 +69,17 @@ class Settings:
             database_url=(os.environ.get(prefix + "DATABASE_URL")
                           or _env("DATABASE_URL", default_db)),
             kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            jwt_algorithm=_env("BBI_JWT_ALGORITHM", "HS256"),
-            jwt_secret=_env("BBI_JWT_SECRET", LOCAL_DEV_SECRET),
-            jwt_public_key=_env("BBI_JWT_PUBLIC_KEY", ""),
-            jwt_private_key=_env("BBI_JWT_PRIVATE_KEY", ""),
-            jwt_issuer=_env("BBI_JWT_ISSUER", "bbi-local"),
+            auth_mode=_env("BBI_AUTH_MODE", "oidc"),
+            jwt_algorithm=_env("BBI_JWT_ALGORITHM",
+                               "HS256" if _env("BBI_AUTH_MODE", "") == "dev" else "RS256"),
+            jwt_secret=_env("BBI_JWT_SECRET", ""),
+            jwt_issuer=_env("BBI_JWT_ISSUER", ""),
             jwt_audience=_env("BBI_JWT_AUDIENCE", "bbi"),
+            jwt_jwks_url=_env("BBI_JWT_JWKS_URL", ""),
+            jwt_leeway_seconds=_env_int("BBI_JWT_LEEWAY_SECONDS", 30),
+            jwks_min_refresh_seconds=_env_int("BBI_JWKS_MIN_REFRESH_SECONDS", 10),
+            jwks_max_age_seconds=_env_int("BBI_JWKS_MAX_AGE_SECONDS", 3600),
+            jwks_timeout_seconds=float(_env("BBI_JWKS_TIMEOUT_SECONDS", "3")),
             pii_hash_key=_env("BBI_PII_HASH_KEY", LOCAL_DEV_SECRET),
             max_body_bytes=_env_int("BBI_MAX_BODY_BYTES", 1_048_576),
             max_page_size=_env_int("BBI_MAX_PAGE_SIZE", 200),

@@ -15,8 +15,13 @@ from flask_smorest import Api
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
-from services.common import audit, idempotency
-from services.common.apidoc import SecuredResponses, ServiceApi, install_swagger_ui
+from services.common import audit, auth, idempotency
+from services.common.apidoc import (
+    SecuredResponses,
+    ServiceApi,
+    install_swagger_ui,
+    security_schemes,
+)
 from services.common.auth import current_principal
 from services.common.config import Settings
 from services.common.db import make_engine
@@ -67,10 +72,10 @@ def create_service_app(name: str, settings: Settings, md: sa.MetaData,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE=title, API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
-        API_SPEC_OPTIONS={"components": {"securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}},
+        API_SPEC_OPTIONS={"components": {"securitySchemes": security_schemes(settings)}},
         JSON_SORT_KEYS=False,
     )
+    auth.init_app(app, settings)  # refuses to start on unusable auth settings
     app.extensions["bbi_engine"] = engine or make_engine(settings.database_url)
     app.extensions["bbi_metadata"] = md
     api = ServiceApi(app, spec_kwargs={"extra_plugins": [SecuredResponses()]})

@@ -35,8 +35,6 @@ PUBLIC: dict[str, set[tuple[str, str]]] = {
 API_KEY = {("registration", "POST", "/v1/partner/onboardings")}  # partner X-API-Key
 OPS = frozenset({"operator", "admin"})
 UMKM, OFFICIAL = frozenset({"umkm"}), frozenset({"official"})
-ADMIN = frozenset({"admin"})
-AUDIT = {("GET", "/v1/audit"): ADMIN}  # the audit log: admins only, in every audited service
 ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
     "registration": {
         ("GET", "/v1/umkm"): OPS, ("GET", "/v1/umkm/export.csv"): OPS,
@@ -44,7 +42,7 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("DELETE", "/v1/umkm/<uuid:umkm_id>"): frozenset({"admin"}) | UMKM,
         ("POST", "/v1/umkm/<uuid:umkm_id>/verification"): OPS,
         ("POST", "/v1/umkm/<uuid:umkm_id>/platforms"): OPS,
-        ("POST", "/v1/umkm/<uuid:umkm_id>/curation"): OPS, **AUDIT},
+        ("POST", "/v1/umkm/<uuid:umkm_id>/curation"): OPS},
     "training": {
         ("POST", "/v1/courses"): OPS, ("PATCH", "/v1/courses/<uuid:course_id>"): OPS,
         ("POST", "/v1/sessions"): OPS, ("PATCH", "/v1/sessions/<uuid:session_id>"): OPS,
@@ -54,17 +52,14 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("DELETE", "/v1/sessions/<uuid:session_id>/enrolments/me"): UMKM,
         ("GET", "/v1/me/enrolments"): UMKM, ("GET", "/v1/me/completions"): UMKM,
         ("GET", "/v1/me/courses/<uuid:course_id>/progress"): UMKM,
-        ("POST", "/v1/me/courses/<uuid:course_id>/modules/<module_key>/done"): UMKM,
-        **AUDIT},
+        ("POST", "/v1/me/courses/<uuid:course_id>/modules/<module_key>/done"): UMKM},
     "campaign": {
-        ("GET", "/v1/campaigns"): OPS | OFFICIAL,  # officials: the open campaigns
-        ("POST", "/v1/campaigns"): OPS,
-        ("GET", "/v1/campaigns/<code>/sellers"): OPS | OFFICIAL,
+        ("GET", "/v1/campaigns"): OPS, ("POST", "/v1/campaigns"): OPS,
         ("POST", "/v1/campaigns/<code>/open"): OPS, ("POST", "/v1/campaigns/<code>/close"): OPS,
         ("GET", "/v1/campaigns/<code>/purchases.csv"): OPS,
         ("POST", "/v1/campaigns/<code>/join"): OFFICIAL,
         ("POST", "/v1/campaigns/<code>/purchases"): OFFICIAL,
-        ("GET", "/v1/campaigns/<code>/purchases/mine"): OFFICIAL, **AUDIT},
+        ("GET", "/v1/campaigns/<code>/purchases/mine"): OFFICIAL},
     "metrics": {},
 }
 ROLES = ("umkm", "official", "operator", "admin")
@@ -96,8 +91,8 @@ def url(rule: str, umkm_id: str | None = None) -> str:
 def forged_tokens(s: Settings) -> dict[str, str]:
     """Authorization headers that must never get in (each answers 401)."""
     now = int(time.time())
-    good = {"sub": "op-1", "role": "admin", "iss": s.jwt_issuer, "aud": s.jwt_audience,
-            "iat": now, "exp": now + 600}
+    good = {"sub": "op-1", "realm_access": {"roles": ["admin"]}, "iss": s.jwt_issuer,
+            "aud": s.jwt_audience, "iat": now, "exp": now + 600}
     unsigned = jwt.encode(good, None, algorithm="none")
     return {
         "no_token": "",
@@ -116,8 +111,8 @@ def forged_tokens(s: Settings) -> dict[str, str]:
                                                  "HS256"),
         "no_exp": "Bearer " + jwt.encode({k: v for k, v in good.items() if k != "exp"},
                                          s.jwt_secret, "HS256"),
-        "unknown_role": "Bearer " + jwt.encode(good | {"role": "superuser"}, s.jwt_secret,
-                                               "HS256"),
+        "not_yet_valid": "Bearer " + jwt.encode(good | {"iat": now + 3600, "nbf": now + 3600},
+                                                s.jwt_secret, "HS256"),
     }
 
 

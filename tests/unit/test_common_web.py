@@ -98,22 +98,28 @@ def test_auth_matrix(client_settings) -> None:  # type: ignore[no-untyped-def]
     client, s = client_settings
     now = int(time.time())
     good = issue_token(s, "op-1", "operator")
-    claims = {"sub": "op-1", "role": "operator", "iss": s.jwt_issuer, "aud": s.jwt_audience,
-              "iat": now}
-    cases = {
-        None: 401, "Basic abc": 401, "Bearer not.a.jwt": 401,
-        "Bearer " + issue_token(s, "u", "umkm"): 403,
-        "Bearer " + jwt.encode(claims | {"exp": now - 10}, s.jwt_secret, "HS256"): 401,
-        "Bearer " + jwt.encode(claims | {"exp": now + 60}, "wrong-secret", "HS256"): 401,
-        "Bearer " + jwt.encode(claims | {"exp": now + 60}, None, "none"): 401,
-        "Bearer " + jwt.encode(claims | {"exp": now + 60, "aud": "other"}, s.jwt_secret): 401,
-        "Bearer " + good: 200,
+    claims = {"sub": "op-1", "realm_access": {"roles": ["operator"]}, "iss": s.jwt_issuer,
+              "aud": s.jwt_audience, "iat": now}
+    other_key = "wrong-secret-" + "y" * 32
+    cases = {  # header: (status, code)
+        None: (401, "token_missing"), "Basic abc": (401, "token_missing"),
+        "Bearer not.a.jwt": (401, "token_malformed"),
+        "Bearer " + issue_token(s, "u", "umkm"): (403, "forbidden"),
+        "Bearer " + jwt.encode(claims | {"exp": now - 3600}, s.jwt_secret, "HS256"):
+            (401, "token_expired"),
+        "Bearer " + jwt.encode(claims | {"exp": now + 60}, other_key, "HS256"):
+            (401, "token_bad_signature"),
+        "Bearer " + jwt.encode(claims | {"exp": now + 60}, None, "none"): (401, "token_unsigned"),
+        "Bearer " + jwt.encode(claims | {"exp": now + 60, "aud": "other"}, s.jwt_secret):
+            (401, "token_wrong_audience"),
+        "Bearer " + good: (200, None),
     }
-    for header, status in cases.items():
+    for header, (status, code) in cases.items():
         r = client.get("/v1/items/secret", headers={"Authorization": header} if header else {})
         assert r.status_code == status, header
         if status != 200:
             assert r.mimetype == "application/problem+json"
+            assert r.get_json()["code"] == code, header
 
 
 def test_idempotency_key_replays_the_first_answer(client_settings) -> None:  # type: ignore[no-untyped-def]

@@ -38,7 +38,7 @@ def test_register_answers_id_status_and_owner_token(env: Any) -> None:
     assert body["status"] == "registered" and body["scale"] == "mikro"
     claims = jwt.decode(body["access_token"], settings.jwt_secret, algorithms=["HS256"],
                         audience=settings.jwt_audience)
-    assert claims["role"] == "umkm" and claims["sub"] == body["id"]
+    assert claims["realm_access"]["roles"] == ["umkm"] and claims["sub"] == body["id"]
     with app.extensions["bbi_engine"].connect() as conn:
         row = conn.execute(sa.select(umkm)).one()
     assert row.nik_last4 == "0001" and nik(1) not in str(tuple(row))
@@ -162,7 +162,7 @@ def test_get_owner_sees_non_personal_fields_operator_also_contact(env: Any) -> N
     assert client.get(url, headers=other).status_code == 403
     assert client.get(url, headers=bearer(settings, "official")).status_code == 403
     bad = client.get(url, headers={"Authorization": "Bearer nonsense"})
-    assert bad.status_code == 401 and bad.get_json()["code"] == "token_invalid"
+    assert bad.status_code == 401 and bad.get_json()["code"] == "token_malformed"
 
 
 def test_get_unknown_is_404(env: Any) -> None:

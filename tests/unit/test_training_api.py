@@ -58,7 +58,7 @@ def test_protected_endpoints_401_without_token_403_with_wrong_role(env, method: 
     assert resp.status_code == 401 and resp.get_json()["code"] == "token_missing"
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     bad = getattr(client, method)(path, json={}, headers={"Authorization": "Bearer x.y.z"})
-    assert bad.status_code == 401 and bad.get_json()["code"] == "token_invalid"
+    assert bad.status_code == 401 and bad.get_json()["code"] == "token_malformed"
     other = "umkm" if role == "operator" else "operator"
     wrong = getattr(client, method)(path, json={}, headers=auth(settings, other, str(uuid.uuid4())))
     assert wrong.status_code == 403 and wrong.get_json()["code"] == "forbidden"
