@@ -1,0 +1,146 @@
+"""The real stack for the browser journeys: Keycloak (realm `bbi` of deploy/keycloak), the
+broker, PostgreSQL, the four services and the portal as processes, and Debian's Chromium
+driven by Playwright (it cannot download browsers here)."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common import testing_infra
+from services.common.config import REPO_ROOT
+from tests.browser.kit import CHROMIUM, Auditor, axe_script, need
+from tests.e2e.stack import Stack, free_port
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[Any]:
+    """The session's Keycloak: the shared one of the test process where it exists
+    (devtools.keycloak_for_tests), else one of our own under var/."""
+    from devtools import local_keycloak
+
+    try:
+        from devtools.keycloak_for_tests import keycloak_for_tests
+    except ImportError:
+        pass
+    else:
+        try:
+            shared = keycloak_for_tests()
+        except testing_infra.InfraUnavailable as e:  # off CI only; on CI it raises
+            need(False, f"Keycloak did not start: {e}")
+        yield shared
+        return
+    data = REPO_ROOT / "var" / f"browser-keycloak-{uuid.uuid4().hex[:6]}"
+    try:
+        kc = local_keycloak.start(port=free_port(), data_dir=data)
+    except (RuntimeError, OSError) as e:
+        need(False, f"Keycloak did not start: {e}")
+    try:
+        yield kc
+    finally:
+        kc.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _allow_portal(kc: Any, origin: str) -> None:
+    """Register the test portal's address with the realm's portal client (redirect and
+    post-logout URIs), as an operator of the identity provider would for a new host."""
+    status, clients = kc.admin("GET", "/clients?clientId=bbi-portal")
+    assert status == 200 and clients, clients
+    client = clients[0]
+    client["redirectUris"] = [*client.get("redirectUris", []), f"{origin}/*"]
+    attrs = client.setdefault("attributes", {})
+    logout = [u for u in attrs.get("post.logout.redirect.uris", "").split("##") if u]
+    attrs["post.logout.redirect.uris"] = "##".join([*logout, f"{origin}/*"])
+    status, body = kc.admin("PUT", f"/clients/{client['id']}", client)
+    assert status in (200, 204), body
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, pg_base_url: str, keycloak: Any) -> Iterator[Stack]:
+    prefix = f"b{uuid.uuid4().hex[:6]}."
+    s = Stack(kafka=kafka_bootstrap, pg_base=pg_base_url,
+              workdir=REPO_ROOT / "var" / f"browser-{prefix.strip('.')}", prefix=prefix,
+              # production auth: the identity provider's RS256 tokens, verified by JWKS
+              extra_env={"BBI_AUTH_MODE": "oidc", "BBI_JWT_ALGORITHM": "RS256",
+                         "BBI_JWT_ISSUER": keycloak.issuer, "BBI_JWT_AUDIENCE": "bbi",
+                         "BBI_JWT_SECRET": "",
+                         # every journey signs up or registers from one loopback address
+                         "REGISTRATION_RATE_LIMIT": "10000"})
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def portal(stack: Stack, keycloak: Any) -> str:
+    """The portal as a gunicorn process (deploy/bin/web portal) against the stack."""
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    _allow_portal(keycloak, origin)
+    stack._spawn("portal_web", ["bash", "deploy/bin/web", "portal"], {
+        "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(stack.workdir / "prom-portal"),
+        "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4",
+        "PORTAL_REGISTRATION_URL": stack.url("registration"),
+        "PORTAL_TRAINING_URL": stack.url("training"),
+        "PORTAL_CAMPAIGN_URL": stack.url("campaign"),
+        "PORTAL_METRICS_URL": stack.url("metrics"),
+        "PORTAL_OIDC_ISSUER": keycloak.issuer,
+        "PORTAL_SESSION_DATABASE_URL": f"sqlite:///{stack.workdir / 'portal-sessions.db'}"})
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{origin}/readyz", timeout=2).status_code == 200:
+                return origin
+        except httpx.HTTPError:
+            pass
+        assert stack.procs["portal_web"].poll() is None, stack.log_tail("portal_web")
+        assert time.monotonic() < deadline, stack.log_tail("portal_web")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    need(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def auditor() -> Iterator[Auditor]:
+    a = Auditor(axe_script())
+    try:
+        yield a
+    finally:
+        a.write()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context per person (its own cookies), phone-sized by default."""
+    contexts = []
+
+    def make(width: int = 360) -> Any:
+        ctx = browser.new_context(viewport={"width": width, "height": 780}, locale="id-ID",
+                                  timezone_id="Asia/Jakarta")
+        ctx.set_default_timeout(20_000)
+        contexts.append(ctx)
+        return ctx.new_page()
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
