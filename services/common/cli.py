@@ -12,6 +12,7 @@ from services.common.config import REPO_ROOT, Settings
 from services.common.contracts import TOPIC_CONFIGS
 
 KAFKA_DIR = REPO_ROOT / "var" / "kafka"
+KAFKA_CLUSTER_DIR = REPO_ROOT / "var" / "kafka-cluster"
 KEYCLOAK_DIR = REPO_ROOT / "var" / "keycloak"
 
 
@@ -37,9 +38,19 @@ def kafka_fetch() -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=KAFKA_DIR)
 @click.option("--foreground/--background", default=False,
               help="Foreground: stay attached and stop the broker on Ctrl-C/SIGTERM.")
-def kafka_start(port: int, data_dir: Path, foreground: bool) -> None:
+@click.option("--nodes", type=click.IntRange(1, 5), default=1, show_default=True,
+              help="3: the production topology (KRaft quorum of 3 combined nodes on ports "
+                   "PORT..PORT+2, replication 3, min.insync.replicas 2), in var/kafka-cluster")
+def kafka_start(port: int, data_dir: Path, foreground: bool, nodes: int) -> None:
     """Format storage if new, start the broker and wait until it answers."""
     local_kafka.fetch()
+    if nodes > 1:
+        from devtools import local_kafka_cluster
+
+        cdir = KAFKA_CLUSTER_DIR if data_dir == KAFKA_DIR else data_dir
+        cluster = local_kafka_cluster.start(cdir, nodes=nodes, base_port=port)
+        click.echo(f"kafka cluster of {nodes} ready on {cluster.bootstrap} ({cdir})")
+        return
     broker = local_kafka.start(port=port, data_dir=data_dir)
     click.echo(f"kafka ready on {broker.bootstrap} (pid {broker.pid})")
     if foreground:
@@ -57,8 +68,16 @@ def kafka_start(port: int, data_dir: Path, foreground: bool) -> None:
 
 @kafka.command("stop")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=KAFKA_DIR)
-def kafka_stop(data_dir: Path) -> None:
-    """Stop the broker started from this data dir."""
+@click.option("--nodes", type=click.IntRange(1, 5), default=1,
+              help="more than 1: stop the cluster (var/kafka-cluster unless --data-dir)")
+def kafka_stop(data_dir: Path, nodes: int) -> None:
+    """Stop the broker (or cluster) started from this data dir."""
+    if nodes > 1:
+        from devtools import local_kafka_cluster
+
+        cdir = KAFKA_CLUSTER_DIR if data_dir == KAFKA_DIR else data_dir
+        click.echo("stopped" if local_kafka_cluster.stop(cdir) else "not running")
+        return
     click.echo("stopped" if local_kafka.stop_from_pidfile(data_dir) else "not running")
 
 
@@ -116,11 +135,15 @@ def topics() -> None:
 def topics_ensure(partitions: int | None, replication: int | None) -> None:
     """Create the domain and dead-letter topics if missing."""
     s = Settings.from_env("cli")
+    replication = replication or s.topic_replication
+    # As in production (DESIGN §3): with 3 replicas an acks=all write needs 2 of them in sync,
+    # so one node may be lost (or rolled) without refusing writes or losing an acked one.
+    min_isr = {"min.insync.replicas": "2" if replication >= 3 else "1"}
     created = local_kafka.ensure_topics(
         s.kafka_bootstrap_servers,
-        {s.topic_prefix + t: cfg for t, cfg in TOPIC_CONFIGS.items()},
+        {s.topic_prefix + t: cfg | min_isr for t, cfg in TOPIC_CONFIGS.items()},
         partitions=partitions or s.topic_partitions,
-        replication=replication or s.topic_replication)
+        replication=replication)
     click.echo(f"created: {', '.join(created) or 'none (all present)'}")
 
 

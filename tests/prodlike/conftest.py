@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from devtools import local_kafka_cluster
 from services.common import local_kafka, testing_infra
 from services.common.config import REPO_ROOT
 from tests.e2e.stack import Stack
@@ -38,6 +39,30 @@ def own_broker() -> Iterator[local_kafka.LocalBroker]:
     finally:
         local_kafka.stop_from_pidfile(data_dir, timeout=15)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def cluster() -> Iterator[local_kafka_cluster.LocalCluster]:
+    """The production Kafka topology on loopback: 3 KRaft nodes, shared by the suite. A test
+    that kills a node leaves through `whole_cluster`, which brings every node back."""
+    data_dir = PRODLIKE_VAR / f"cluster-{uuid.uuid4().hex[:8]}"
+    c = need("a 3-node Kafka cluster", lambda: local_kafka_cluster.start(data_dir))
+    try:
+        yield c
+    finally:
+        c.stop(timeout=20)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def whole_cluster(cluster: local_kafka_cluster.LocalCluster
+                  ) -> Iterator[local_kafka_cluster.LocalCluster]:
+    """The shared cluster with every node up, before the test and again after it."""
+    for node_id in set(cluster.ports) - set(cluster.alive()):
+        cluster.start_node(node_id)
+    yield cluster
+    for node_id in set(cluster.ports) - set(cluster.alive()):
+        cluster.start_node(node_id)
 
 
 @pytest.fixture
