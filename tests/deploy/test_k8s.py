@@ -192,6 +192,7 @@ def _app_routes(service: str) -> set[str]:
         "PYTHONPATH": str(DEPLOY.parent),
         "PATH": "/usr/bin:/bin",
         f"{service.upper()}_DATABASE_URL": "sqlite://",
+        "BBI_JWT_ISSUER": "https://sso.example.go.id/realms/bbi",  # no issuer: refuses to start
     }
     res = subprocess.run(
         [sys.executable, "-c", code],
