@@ -1,5 +1,5 @@
 """Small helpers of the fault tests: scrape /metrics, read a topic to its end, produce events,
-poll until a condition holds."""
+poll until a condition holds, see that a consumer has stored the end of every partition."""
 from __future__ import annotations
 
 import time
@@ -7,9 +7,11 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import httpx
+import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.common.db import make_engine
 from services.common.events import Event
 from tests.e2e.stack import Stack, eventually  # noqa: F401 - re-exported for the fault tests
 
@@ -79,3 +81,31 @@ def produce(bootstrap: str, prefix: str, events: Iterable[Event]) -> int:
 def applied(stack: Stack) -> int:
     """Events the metrics service has applied (its aggregate counter, all types)."""
     return int(total(scrape(stack.url("metrics", "/metrics")), "bbi_metrics_events_applied_total"))
+
+
+def drained(bootstrap: str, stack: Stack, service: str, consumer: str,
+            topics: Iterable[str]) -> None:
+    """Assert that `consumer` of `service` has stored (in its database, with the effects) the
+    end offset of every partition of its topics: it has applied all there is, and nothing can
+    be applied later (no late second copy). Poll it with eventually()."""
+    kafka = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    try:
+        tps = [TopicPartition(stack.prefix + t, p) for t in topics
+               for p in sorted(kafka.partitions_for_topic(stack.prefix + t) or ())]
+        ends = kafka.end_offsets(tps)
+    finally:
+        kafka.close()
+    engine = make_engine(stack.env[f"{service.upper()}_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            o = sa.table("consumer_offsets", sa.column("consumer"), sa.column("topic"),
+                         sa.column("partition"), sa.column("next_offset"))
+            stored = {(r.topic, r.partition): r.next_offset for r in conn.execute(
+                sa.select(o.c.topic, o.c.partition, o.c.next_offset)
+                .where(o.c.consumer == consumer))}
+    finally:
+        engine.dispose()
+    behind = {f"{tp.topic}:{tp.partition}": (stored.get((tp.topic, tp.partition), 0), end)
+              for tp, end in ends.items() if stored.get((tp.topic, tp.partition), 0) != end}
+    assert not behind, f"{consumer} stored offsets (stored, end): {behind}"
+
