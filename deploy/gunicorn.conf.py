@@ -20,6 +20,11 @@ max_requests = 0
 accesslog = None  # request logs come from the app's JSON logger with the correlation id
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Bodies: gunicorn has no body-size limit of its own. The app refuses above BBI_MAX_BODY_BYTES
+# (the partner batch route above REGISTRATION_PARTNER_MAX_BODY_BYTES) with 413 problem details
+# and the Ingress bounds what reaches us; tests/deploy/test_edge.py checks the three agree.
+# A long partner batch does not trip `timeout`: gthread workers' main loop keeps beating
+# while a request thread works; the Ingress's proxy-read-timeout bounds it instead.
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

@@ -17,5 +17,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app, api = create_service_app("campaign", settings or load_settings(), metadata,
                                   "BBI Campaign API", engine)
     api.register_blueprint(blp)
-    api.register_blueprint(audit_api.blueprint())  # GET /v1/audit (admin)
+    api.register_blueprint(audit_api.blueprint("campaign"))  # GET /v1/audit/campaign (admin)
     return app

@@ -1,6 +1,7 @@
-"""GET /v1/audit: admins read a service's audit log (filters, newest first, keyset pages).
-Operators cannot: the log records what they did. Each service with an audit table registers
-`blueprint()` on its Api."""
+"""GET /v1/audit/<service>: admins read a service's audit log (filters, newest first, keyset
+pages). Operators cannot: the log records what they did. Each service with an audit table
+registers `blueprint("<service>")` on its Api; the service name in the path lets the one
+Ingress host route each log to its own service."""
 from __future__ import annotations
 
 import json
@@ -81,9 +82,9 @@ def query(conn: sa.Connection, args: dict[str, Any], max_page: int) -> dict[str,
     return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
 
 
-def blueprint() -> Blueprint:
+def blueprint(service: str) -> Blueprint:
     """A fresh blueprint per app (flask-smorest binds a Blueprint to one Api)."""
-    blp = Blueprint("audit", __name__, url_prefix="/v1/audit",
+    blp = Blueprint("audit", __name__, url_prefix=f"/v1/audit/{service}",
                     description="Log audit (admin) / audit log of operator and admin actions "
                                 "and of reads and exports of personal data")
 

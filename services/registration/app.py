@@ -29,6 +29,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             request.max_content_length = config.partner_max_body_bytes()
 
     app.before_request_funcs.setdefault(None, []).insert(0, partner_body_limit)
-    for b in (blp, partner_blp, reference_blp, audit_api.blueprint()):
+    for b in (blp, partner_blp, reference_blp, audit_api.blueprint("registration")):
         api.register_blueprint(b)
     return app

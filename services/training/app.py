@@ -17,5 +17,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app, api = create_service_app("training", settings or load_settings(), metadata,
                                   "BBI Training", engine)
     api.register_blueprint(blp)
-    api.register_blueprint(audit_api.blueprint())  # GET /v1/audit (admin)
+    api.register_blueprint(audit_api.blueprint("training"))  # GET /v1/audit/training (admin)
     return app

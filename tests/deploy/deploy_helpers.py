@@ -49,7 +49,7 @@ def load_yaml(path: Path) -> object:
 
 # --- environment variable names the code reads -----------------------------------------------
 _ENV_CALL = re.compile(
-    r"""(?:environ\.get|getenv|_env_int|_env|environ\.setdefault)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""(?:environ\.get|getenv|_env_int|_env|_int|environ\.setdefault)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
     r"""|environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\]"""
 )
 

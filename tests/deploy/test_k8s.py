@@ -162,12 +162,21 @@ def test_prod_ships_no_example_secret_and_dev_does() -> None:
     assert "bbi-secrets" in objs("overlays/dev", "Secret")
 
 
+def api_paths(target: str = "base") -> list[dict]:
+    """The API host's paths over every Ingress (the partner route has its own, for its body
+    limit: tests/deploy/test_edge.py)."""
+    out = []
+    for ing in objs(target, "Ingress").values():
+        assert ing["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+        for rule in ing["spec"]["rules"]:
+            assert rule["host"] in ing["spec"]["tls"][0]["hosts"]
+            if rule["host"] == objs(target, "Ingress")["bbi"]["spec"]["rules"][0]["host"]:
+                out += rule["http"]["paths"]
+    return out
+
+
 def test_ingress_routes_public_paths_to_their_service() -> None:
-    ing = objs("base", "Ingress")["bbi"]
-    assert ing["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
-    rule = ing["spec"]["rules"][0]
-    assert rule["host"] in ing["spec"]["tls"][0]["hosts"]
-    routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    routes = {p["path"]: p["backend"]["service"]["name"] for p in api_paths()}
     expected = {
         "/v1/umkm": "registration-web",
         "/v1/partner": "registration-web",
@@ -210,17 +219,9 @@ def _app_routes(service: str) -> set[str]:
 def test_every_public_route_of_an_existing_app_is_routed_by_the_ingress(service: str) -> None:
     if service not in service_runtime.available():
         pytest.skip(f"services/{service}/app.py not written yet")
-    rule = objs("base", "Ingress")["bbi"]["spec"]["rules"][0]
-    mine = [
-        p["path"]
-        for p in rule["http"]["paths"]
-        if p["backend"]["service"]["name"] == f"{service}-web"
-    ]
-    others = [
-        p["path"]
-        for p in rule["http"]["paths"]
-        if p["backend"]["service"]["name"] != f"{service}-web"
-    ]
+    paths = api_paths()
+    mine = [p["path"] for p in paths if p["backend"]["service"]["name"] == f"{service}-web"]
+    others = [p["path"] for p in paths if p["backend"]["service"]["name"] != f"{service}-web"]
     for route in _app_routes(service):
         if not route.startswith("/v1/"):
             continue

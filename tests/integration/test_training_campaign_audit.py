@@ -14,8 +14,9 @@ from tests.unit import campaign_helpers as ch
 from tests.unit import training_helpers as th
 
 
-def _audit(client: FlaskClient, admin: dict[str, str]) -> list[dict[str, Any]]:
-    r = client.get("/v1/audit", headers=admin)
+def _audit(client: FlaskClient, service: str,
+           admin: dict[str, str]) -> list[dict[str, Any]]:
+    r = client.get(f"/v1/audit/{service}", headers=admin)
     assert r.status_code == 200, r.get_json()
     return list(reversed(r.get_json()["items"]))  # oldest first
 
@@ -37,8 +38,8 @@ def test_training_operator_actions_are_audited(db_url: str) -> None:
     th.start_now(engine, session["id"])
     assert c.post(f"/v1/sessions/{session['id']}/attendance", json=[umkm_id],
                   headers=op).status_code == 200
-    assert c.get("/v1/audit", headers=op).status_code == 403
-    entries = _audit(c, th.auth(settings, "admin", "adm-1"))
+    assert c.get("/v1/audit/training", headers=op).status_code == 403
+    entries = _audit(c, "training", th.auth(settings, "admin", "adm-1"))
     assert [e["action"] for e in entries] == [
         "training.course_create", "training.session_schedule", "training.session_update",
         "training.attendance"]
@@ -59,7 +60,7 @@ def test_campaign_operator_actions_and_its_export_are_audited(db_url: str) -> No
     export = c.get("/v1/campaigns/hari-belanja/purchases.csv", headers=op)
     assert export.status_code == 200
     export.get_data()
-    entries = _audit(c, ch.auth(settings, "admin", "adm-1"))
+    entries = _audit(c, "campaign", ch.auth(settings, "admin", "adm-1"))
     assert [(e["action"], e["target"]) for e in entries] == [
         ("campaign.create", "campaign:hari-belanja"), ("campaign.open", "campaign:hari-belanja"),
         ("campaign.close", "campaign:hari-belanja"), ("campaign.export", "campaign:hari-belanja")]

@@ -35,6 +35,14 @@ PUBLIC: dict[str, set[tuple[str, str]]] = {
 API_KEY = {("registration", "POST", "/v1/partner/onboardings")}  # partner X-API-Key
 OPS = frozenset({"operator", "admin"})
 UMKM, OFFICIAL = frozenset({"umkm"}), frozenset({"official"})
+ADMIN = frozenset({"admin"})
+
+
+def _audit(service: str) -> dict[tuple[str, str], frozenset[str]]:
+    """An audited service's log (one path per service, so the Ingress can route it): admins."""
+    return {("GET", f"/v1/audit/{service}"): ADMIN}
+
+
 ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
     "registration": {
         ("GET", "/v1/umkm"): OPS, ("GET", "/v1/umkm/export.csv"): OPS,
@@ -42,7 +50,7 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("DELETE", "/v1/umkm/<uuid:umkm_id>"): frozenset({"admin"}) | UMKM,
         ("POST", "/v1/umkm/<uuid:umkm_id>/verification"): OPS,
         ("POST", "/v1/umkm/<uuid:umkm_id>/platforms"): OPS,
-        ("POST", "/v1/umkm/<uuid:umkm_id>/curation"): OPS},
+        ("POST", "/v1/umkm/<uuid:umkm_id>/curation"): OPS, **_audit("registration")},
     "training": {
         ("POST", "/v1/courses"): OPS, ("PATCH", "/v1/courses/<uuid:course_id>"): OPS,
         ("POST", "/v1/sessions"): OPS, ("PATCH", "/v1/sessions/<uuid:session_id>"): OPS,
@@ -52,14 +60,17 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("DELETE", "/v1/sessions/<uuid:session_id>/enrolments/me"): UMKM,
         ("GET", "/v1/me/enrolments"): UMKM, ("GET", "/v1/me/completions"): UMKM,
         ("GET", "/v1/me/courses/<uuid:course_id>/progress"): UMKM,
-        ("POST", "/v1/me/courses/<uuid:course_id>/modules/<module_key>/done"): UMKM},
+        ("POST", "/v1/me/courses/<uuid:course_id>/modules/<module_key>/done"): UMKM,
+        **_audit("training")},
     "campaign": {
-        ("GET", "/v1/campaigns"): OPS, ("POST", "/v1/campaigns"): OPS,
+        ("GET", "/v1/campaigns"): OPS | OFFICIAL,  # officials: the open campaigns
+        ("POST", "/v1/campaigns"): OPS,
+        ("GET", "/v1/campaigns/<code>/sellers"): OPS | OFFICIAL,
         ("POST", "/v1/campaigns/<code>/open"): OPS, ("POST", "/v1/campaigns/<code>/close"): OPS,
         ("GET", "/v1/campaigns/<code>/purchases.csv"): OPS,
         ("POST", "/v1/campaigns/<code>/join"): OFFICIAL,
         ("POST", "/v1/campaigns/<code>/purchases"): OFFICIAL,
-        ("GET", "/v1/campaigns/<code>/purchases/mine"): OFFICIAL},
+        ("GET", "/v1/campaigns/<code>/purchases/mine"): OFFICIAL, **_audit("campaign")},
     "metrics": {},
 }
 ROLES = ("umkm", "official", "operator", "admin")
