@@ -65,6 +65,23 @@ def whole_cluster(cluster: local_kafka_cluster.LocalCluster
         cluster.start_node(node_id)
 
 
+@pytest.fixture(scope="package")
+def prod_stack(cluster: local_kafka_cluster.LocalCluster, keycloak: Any,
+               pg_base_url: str) -> Iterator[Any]:
+    """Every service's web and worker in the production configuration, behind nginx, on the
+    3-node cluster and Keycloak; the topics without a prefix, as in production."""
+    from tests.prodlike.stack import ProdlikeStack
+
+    s = ProdlikeStack(kafka=cluster.bootstrap, pg_base=pg_base_url, prefix="",
+                      workdir=PRODLIKE_VAR / f"stack-{uuid.uuid4().hex[:6]}", cluster=cluster,
+                      keycloak=keycloak)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
 @pytest.fixture
 def make_stack(request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
     """make(kafka, pg_base, services=..., **extra_env) -> a started Stack, stopped at teardown."""
