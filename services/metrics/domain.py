@@ -8,9 +8,8 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.common import contracts as c
 from services.common.reference import Target, targets
@@ -109,6 +108,16 @@ def _cached_labels(items: tuple[tuple[str, str], ...]) -> str:
     return labels_json(**dict(items))
 
 
+@functools.lru_cache(maxsize=4096)
+def _month_labels(month: str) -> str:
+    return labels_json(month=month)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _province_year_labels(province: str, year: str) -> str:
+    return labels_json(province=province, year=year)
+
+
 def when(text: str) -> datetime:
     """An event's own time (contract fields are ISO 8601 with an offset)."""
     return datetime.fromisoformat(text)
@@ -120,12 +129,13 @@ def month_of(at: datetime) -> str:
     return f"{w.year:04d}-{w.month:02d}"
 
 
-@dataclass(frozen=True)
-class Business:
+class Business(NamedTuple):
     """What metrics keeps of one UMKM: enough to subtract exactly what it added.
 
     The times are event times; None on rows stored before they were kept (such a business
-    is in no monthly count until `bbi metrics rebuild` recounts it from the topics)."""
+    is in no monthly count until `bbi metrics rebuild` recounts it from the topics). A named
+    tuple: every applied event copies one with a field changed, and `_replace` costs a
+    fraction of `dataclasses.replace` on a dozen fields."""
 
     umkm_id: str
     province: str
@@ -172,10 +182,14 @@ class Fold:
     def _put(self, b: Business) -> None:
         self.known[b.umkm_id] = self.changed[b.umkm_id] = b
 
-    def _onboarded_in(self, b: Business, at: datetime, n: int) -> None:
+    def _in_month(self, count: str, at: datetime, n: int) -> str:
         month = month_of(at)
-        self.add(COUNT_ONBOARDED, n, month=month)
-        self.add(COUNT_ONBOARDED_PROVINCE, n, province=b.province, year=month[:4])
+        self.deltas[(count, _month_labels(month))] += n
+        return month
+
+    def _onboarded_in(self, b: Business, at: datetime, n: int) -> None:
+        year = self._in_month(COUNT_ONBOARDED, at, n)[:4]
+        self.deltas[(COUNT_ONBOARDED_PROVINCE, _province_year_labels(b.province, year))] += n
 
 
 def _registered(f: Fold, d: dict[str, Any]) -> None:
@@ -189,14 +203,14 @@ def _registered(f: Fold, d: dict[str, Any]) -> None:
     f.add("bbi_umkm_registrations_total", province=b.province, scale=b.scale)
     if b.qris:
         f.add("bbi_umkm_qris_adopted", province=b.province, scale=b.scale)
-        f.add(COUNT_QRIS, month=month_of(at))
+        f._in_month(COUNT_QRIS, at, 1)
 
 
 def _verified(f: Fold, d: dict[str, Any]) -> None:
     b = f._get(d)
     if b.status == "withdrawn" or b.verified:
         return
-    f._put(replace(b, verified=True))
+    f._put(b._replace(verified=True))
     f.add("bbi_umkm_verified", province=b.province, scale=b.scale)
 
 
@@ -217,7 +231,7 @@ def _onboarded(f: Fold, d: dict[str, Any]) -> None:
         f._onboarded_in(b, first, -1)
         f._onboarded_in(b, at, 1)
         first = at
-    f._put(replace(b, platforms=tuple(sorted((*b.platforms, platform))), first_onboarded_at=first))
+    f._put(b._replace(platforms=tuple(sorted((*b.platforms, platform))), first_onboarded_at=first))
     f.add("bbi_umkm_platform_onboarded", platform=platform)
     f.add("bbi_umkm_platform_onboardings_total", platform=platform)
 
@@ -230,11 +244,11 @@ def _curated(f: Fold, d: dict[str, Any]) -> None:
     if b.curation:  # a changed decision moves the business, it does not add one
         f.add("bbi_umkm_curated", -1, province=b.province, decision=b.curation)
     if b.curation == "approved" and b.curated_at is not None:
-        f.add(COUNT_APPROVED, -1, month=month_of(b.curated_at))
+        f._in_month(COUNT_APPROVED, b.curated_at, -1)
     f.add("bbi_umkm_curated", province=b.province, decision=d["decision"])
     if d["decision"] == "approved":
-        f.add(COUNT_APPROVED, month=month_of(at))
-    f._put(replace(b, curation=d["decision"], curated_at=at))
+        f._in_month(COUNT_APPROVED, at, 1)
+    f._put(b._replace(curation=d["decision"], curated_at=at))
 
 
 def _withdrawn(f: Fold, d: dict[str, Any]) -> None:
@@ -249,7 +263,7 @@ def _withdrawn(f: Fold, d: dict[str, Any]) -> None:
     if b.qris:
         f.add("bbi_umkm_qris_adopted", -1, province=p, scale=s)
         if b.registered_at is not None:
-            f.add(COUNT_QRIS, -1, month=month_of(b.registered_at))
+            f._in_month(COUNT_QRIS, b.registered_at, -1)
     if b.platforms:
         f.add("bbi_umkm_onboarded", -1, province=p, scale=s, kbli_section=b.kbli_section)
         if b.first_onboarded_at is not None:
@@ -259,8 +273,8 @@ def _withdrawn(f: Fold, d: dict[str, Any]) -> None:
     if b.curation:
         f.add("bbi_umkm_curated", -1, province=p, decision=b.curation)
         if b.curation == "approved" and b.curated_at is not None:
-            f.add(COUNT_APPROVED, -1, month=month_of(b.curated_at))
-    f._put(replace(b, status="withdrawn"))
+            f._in_month(COUNT_APPROVED, b.curated_at, -1)
+    f._put(b._replace(status="withdrawn"))
 
 
 def _seat(metrics: tuple[tuple[str, int], ...]) -> Any:
