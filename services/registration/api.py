@@ -127,8 +127,9 @@ class UmkmItem(MethodView):
     @blp.doc(security=BEARER)
     def delete(self, umkm_id: Any) -> dict[str, Any]:
         """Withdraw (UU 27/2022): the owner or an admin; personal data is erased."""
-        _caller_for(str(umkm_id), ("admin",))
-        return transitions.withdraw(get_engine(), get_settings(), str(umkm_id))
+        admin = _caller_for(str(umkm_id), ("admin",))
+        return transitions.withdraw(get_engine(), get_settings(), str(umkm_id),
+                                    actor=_staff() if admin else None)
 
 
 @blp.route("/<uuid:umkm_id>/verification")

@@ -104,10 +104,12 @@ def curate(engine: Engine, settings: Settings, umkm_id: str, decision: str,
     return _result(umkm_id, row.status, new.value)
 
 
-def withdraw(engine: Engine, settings: Settings, umkm_id: str) -> dict[str, Any]:
-    """UU 27/2022 withdrawal: erase personal data, keep an anonymous row for the counts."""
+def withdraw(engine: Engine, settings: Settings, umkm_id: str,
+             actor: Any = None) -> dict[str, Any]:
+    """UU 27/2022 withdrawal: erase personal data, keep an anonymous row for the counts.
+    `actor`: the admin withdrawing it for the owner (in scope, and recorded in the audit log)."""
     with uow(engine, settings) as u:
-        row = _locked(u.conn, umkm_id)
+        row = _locked(u.conn, umkm_id) if actor is None else _staff_locked(u.conn, umkm_id, actor)
         try:
             new = domain.withdraw(row.status)
         except domain.DomainError as e:
@@ -120,6 +122,8 @@ def withdraw(engine: Engine, settings: Settings, umkm_id: str) -> dict[str, Any]
         u.conn.execute(umkm_platforms.update().where(umkm_platforms.c.umkm_id == umkm_id)
                        .values(store_url=None))
         u.publish(contracts.UMKM_WITHDRAWN, {"umkm_id": umkm_id, "withdrawn_at": now})
+        if actor is not None:
+            audit.record(u.conn, actor, "umkm.withdraw", f"umkm:{umkm_id}")
     log.info("umkm withdrawn", extra={"umkm_id": umkm_id})
     return _result(umkm_id, new, row.curation)
 

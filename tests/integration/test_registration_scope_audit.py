@@ -155,3 +155,15 @@ def test_no_action_without_its_audit_row(env) -> None:  # type: ignore[no-untype
         assert conn.execute(sa.select(umkm.c.status).where(umkm.c.id == ids["31"][0])
                             ).scalar() == "registered"
         assert not conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar()
+
+
+def test_an_admin_withdrawal_is_audited_and_scoped(env) -> None:  # type: ignore[no-untyped-def]
+    app, s, ids = env
+    c = app.test_client()
+    regional = _who(s, "admin", "adm-31", province_scope="31")
+    assert c.delete(f"/v1/umkm/{ids['32'][0]}", headers=regional).status_code == 404
+    r = c.delete(f"/v1/umkm/{ids['31'][0]}", headers=regional)
+    assert r.status_code == 200 and r.get_json()["status"] == "withdrawn"
+    entries = c.get("/v1/audit/registration?action=umkm.withdraw",
+                    headers=_who(s, "admin", "adm-1")).get_json()["items"]
+    assert [(e["actor"], e["target"]) for e in entries] == [("adm-31", f"umkm:{ids['31'][0]}")]
