@@ -199,8 +199,12 @@ class ApiClient:
                          params={"umkm_id": umkm_id, "limit": 200})
 
     def module_done(self, course_id: str, key: str, umkm_id: str) -> Json:
-        return self.call("training", "POST",
-                         f"/v1/me/umkm/{umkm_id}/courses/{course_id}/modules/{key}/done")
+        return self.call("training", "POST", f"/v1/me/courses/{course_id}/modules/{key}/done",
+                         json={"umkm_id": umkm_id})
+
+    def course_progress(self, course_id: str, umkm_id: str) -> Json:
+        return self.call("training", "GET", f"/v1/me/courses/{course_id}/progress",
+                         params={"umkm_id": umkm_id})
 
     def certificate(self, number: str) -> Json:
         return self.call("training", "GET", f"/v1/certificates/{number}")

@@ -31,7 +31,8 @@ def init_app(app: Flask, settings: PortalSettings) -> None:
     app.extensions["portal_oauth"] = oauth
     oauth.register(
         "idp", client_id=settings.oidc_client_id,
-        server_metadata_url=f"{settings.oidc_issuer}/.well-known/openid-configuration",
+        server_metadata_url=settings.oidc_metadata_url
+        or f"{settings.oidc_issuer}/.well-known/openid-configuration",
         client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256",
                        "token_endpoint_auth_method": "none"})
     app.register_blueprint(bp)

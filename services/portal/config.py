@@ -4,7 +4,9 @@ PORTAL_REGISTRATION_URL / _TRAINING_URL / _CAMPAIGN_URL / _METRICS_URL: the serv
   (default http://127.0.0.1:8001 ... 8004).
 PORTAL_OIDC_ISSUER: the identity provider's issuer (discovery at
   <issuer>/.well-known/openid-configuration); PORTAL_OIDC_CLIENT_ID (default bbi-portal, a
-  public client with PKCE).
+  public client with PKCE). PORTAL_OIDC_METADATA_URL: where the portal itself reads the
+  discovery document when it reaches the provider by another name than browsers do (e.g.
+  http://keycloak:8080/... inside docker compose, with Keycloak's back-channel URLs dynamic).
 PORTAL_SECRET_KEY: signs the CSRF tokens; required when PORTAL_ENV=production.
 PORTAL_SESSION_DATABASE_URL: the server-side session store (default SQLite under var/).
 PORTAL_COOKIE_SECURE: 1 to send the session cookie over HTTPS only (production).
@@ -33,6 +35,7 @@ class PortalSettings:
     metrics_url: str = "http://127.0.0.1:8004"
     oidc_issuer: str = "http://127.0.0.1:8080/realms/bbi"
     oidc_client_id: str = "bbi-portal"
+    oidc_metadata_url: str = ""  # default: the issuer's /.well-known/openid-configuration
     secret_key: str = _DEV_KEY
     session_database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'portal-sessions.db'}"
     cookie_secure: bool = False
@@ -51,6 +54,7 @@ class PortalSettings:
             metrics_url=_env("PORTAL_METRICS_URL", d.metrics_url),
             oidc_issuer=_env("PORTAL_OIDC_ISSUER", d.oidc_issuer).rstrip("/"),
             oidc_client_id=_env("PORTAL_OIDC_CLIENT_ID", d.oidc_client_id),
+            oidc_metadata_url=_env("PORTAL_OIDC_METADATA_URL", ""),
             secret_key=_env("PORTAL_SECRET_KEY", "" if production else _DEV_KEY),
             session_database_url=_env("PORTAL_SESSION_DATABASE_URL", d.session_database_url),
             cookie_secure=_env("PORTAL_COOKIE_SECURE", "1" if production else "0") == "1",

@@ -72,6 +72,7 @@ class ServerSessionInterface(SessionInterface):
         if not session:
             if session.sid:
                 self._delete(session.sid)
+            if session.sid or session.renew:  # signed out: the browser forgets the id too
                 response.delete_cookie(COOKIE, httponly=True, samesite="Lax", secure=secure)
             return
         if not session.modified and session.sid:

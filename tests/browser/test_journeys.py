@@ -32,6 +32,7 @@ def sign_up(page: Page, portal: str, keycloak: Any) -> str:
     address = f"pemilik-{uuid.uuid4().hex[:8]}@bbi.test"
     page.goto(portal + "/")
     page.get_by_role("link", name="Daftar akun").first.click()
+    before = session_cookie(page)  # the anonymous session that holds the OIDC state
     page.locator("#email").fill(address)
     for field, value in (("#firstName", "Ayu"), ("#lastName", "Lestari")):
         if page.locator(field).count():
@@ -45,7 +46,16 @@ def sign_up(page: Page, portal: str, keycloak: Any) -> str:
         proceed.first.click()
     page.wait_for_url(f"{portal}/**")
     expect(page.get_by_role("link", name="Usaha saya")).to_be_visible()
+    after = session_cookie(page)
+    # A new session id at sign-in (no fixation); the cookie is out of scripts' reach.
+    assert before and after and after["value"] != before["value"]
+    assert after["httpOnly"] and after["sameSite"] == "Lax"
     return address
+
+
+def session_cookie(page: Page) -> dict[str, Any] | None:
+    found = [c for c in page.context.cookies() if c["name"] == "bbi_portal"]
+    return dict(found[0]) if found else None
 
 
 def fill_registration(page: Page, nik_value: str, nib: str) -> None:
@@ -146,7 +156,8 @@ def test_full_webinar_waitlist_and_promotion(stack: Stack, portal: str, keycloak
         api.training_knows(stack, token, owners[who]["id"])
 
     first, second = new_page(), new_page()
-    sign_in(first, portal, "owner1@bbi.test", "/pelatihan")
+    sign_in(first, portal, "owner1@bbi.test",
+            f"/pelatihan?usaha={owners['owner1@bbi.test']['id']}")
     card = first.locator(f"#w-{session_id}")
     expect(card.locator(".seats")).to_contain_text("1")
     snap(first, auditor, "training-catalogue")
@@ -154,7 +165,8 @@ def test_full_webinar_waitlist_and_promotion(stack: Stack, portal: str, keycloak
     expect(first.locator(f"#w-{session_id} [data-state]")).to_have_attribute("data-state",
                                                                             "enrolled")
 
-    sign_in(second, portal, "owner2@bbi.test", "/pelatihan")
+    sign_in(second, portal, "owner2@bbi.test",
+            f"/pelatihan?usaha={owners['owner2@bbi.test']['id']}")
     card = second.locator(f"#w-{session_id}")
     expect(card.locator(".seats")).to_contain_text("Penuh")
     card.get_by_role("button", name="Masuk daftar tunggu").click()
@@ -171,9 +183,28 @@ def test_full_webinar_waitlist_and_promotion(stack: Stack, portal: str, keycloak
     second.goto(portal + "/pelatihan/sertifikat")
     expect(second.get_by_text(re.compile("Belum ada pelatihan yang selesai"))).to_be_visible()
     snap(second, auditor, "training-completions-empty")
-    second.goto(portal + "/cek-sertifikat?nomor=TIDAK-ADA-1")
-    expect(second.get_by_role("heading", name="Sertifikat tidak ditemukan")).to_be_visible()
-    snap(second, auditor, "certificate-check")
+
+    # Self-paced: the last module done issues a certificate, printable from "my certificates".
+    course = first.locator(f"#c-{setup['course']['id']}")
+    for title in ("Foto produk", "Menentukan harga"):
+        course.get_by_role("button", name=re.compile(f"Tandai selesai.*{title}")).click()
+        expect(course.locator("[data-module] .badge")).not_to_have_count(0)
+    expect(course.locator("[data-module] .badge")).to_have_count(2)
+    first.goto(portal + "/pelatihan/sertifikat")
+    row = first.locator("table tbody tr")
+    expect(row).to_have_count(1)
+    snap(first, auditor, "training-completions")
+    row.get_by_role("link").click()
+    expect(first.get_by_role("heading", name="Sertifikat Pelatihan")).to_be_visible()
+    expect(first.locator(".cert-name")).to_have_text(owners["owner1@bbi.test"]["business_name"])
+    snap(first, auditor, "certificate")
+    # The number on it can be checked at a public URL, signed in or not.
+    number = first.locator(".cert-number strong").inner_text()
+    public = new_page()
+    public.goto(f"{portal}/cek-sertifikat?nomor={number}")
+    expect(public.locator("[role=status] h2")).to_be_visible()
+    snap(public, auditor, "certificate-check")
+
 
 
 def test_official_records_a_purchase_and_sees_it_in_the_totals(
@@ -193,6 +224,11 @@ def test_official_records_a_purchase_and_sees_it_in_the_totals(
     item.get_by_label("Alasan penolakan").fill("Foto produk belum jelas")
     item.get_by_role("button", name=re.compile("Tolak")).click()
     expect(op.get_by_text("Keputusan kurasi tersimpan.")).to_be_visible()
+    # A regional operator (province scope 32, Jawa Barat) sees only that province.
+    regional = new_page()
+    sign_in(regional, portal, "operator-jabar@bbi.test", "/operator/cari")
+    expect(regional.get_by_text(re.compile("dibatasi ke provinsi"))).to_be_visible()
+    expect(regional.locator(f'[data-umkm="{seller["id"]}"]')).to_have_count(0)
     op.goto(portal + "/operator/cari?status=onboarded")
     expect(op.locator(f'[data-umkm="{seller["id"]}"]')).to_be_visible()
     snap(op, auditor, "operator-search")
@@ -210,6 +246,12 @@ def test_official_records_a_purchase_and_sees_it_in_the_totals(
     participants = stat(page, "participants")
     assert participants >= 1
 
+    # By name and province (the directory over the campaign's read model) ...
+    page.get_by_label("Nama usaha").fill("sekar jagad")
+    page.get_by_label("Provinsi").select_option("31")
+    page.get_by_role("button", name="Cari dengan nama").click()
+    expect(page.locator(f'[data-seller="{seller["nib"]}"]')).to_be_visible()
+    # ... or by the NIB on the invoice.
     page.get_by_label("NIB").fill(seller["nib"])
     page.get_by_role("button", name="Cari dengan NIB").click()
     result = page.locator(f'[data-seller="{seller["nib"]}"]')
@@ -256,3 +298,32 @@ def test_error_pages_and_english(portal: str, new_page: Any, auditor: Auditor) -
     expect(page.get_by_role("heading", name="National progress")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     snap(page, auditor, "home-english")
+
+
+def test_while_the_pipeline_is_down_writes_are_accepted_and_the_lag_is_shown(
+        stack: Stack, portal: str, keycloak: Any, new_page: Any, auditor: Auditor) -> None:
+    """Registration's relay stopped (as when Kafka is down): the portal still registers the
+    business, and the training page says it has not caught up yet; once the relay is back
+    the notice goes."""
+    stack.terminate("registration_worker")
+    page = new_page()
+    try:
+        sign_in(page, portal, "owner2@bbi.test", "/usaha/daftar")
+        fill_registration(page, nik(SERIAL + 4), f"92{uuid.uuid4().int % 10**11:011d}")
+        page.locator("#f-business_name").fill("Tenun Ikat Sumba")
+        page.get_by_role("button", name="Kirim pendaftaran").click()
+        page.wait_for_url(f"{portal}/usaha-saya*")
+        card = page.locator("article.business", has_text="Tenun Ikat Sumba")
+        expect(card).to_have_attribute("data-status", "registered")
+        umkm_id = (card.get_attribute("id") or "").removeprefix("usaha-")
+        page.goto(f"{portal}/pelatihan?usaha={umkm_id}")
+        lag = page.get_by_text(re.compile("sedang diproses layanan pelatihan"))
+        expect(lag).to_be_visible()
+        snap(page, auditor, "training-lagging")
+    finally:
+        stack.start_worker("registration")
+
+    def caught_up() -> None:
+        page.reload()
+        assert lag.count() == 0
+    eventually(caught_up, timeout=WAIT, every=1.0)

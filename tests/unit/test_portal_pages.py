@@ -142,6 +142,7 @@ def test_sign_out_ends_the_identity_provider_session(tmp_path: Path) -> None:
     assert "id_token_hint=id-token-1" in location and "post_logout_redirect_uri=" in location
     with client.session_transaction() as s:
         assert "tokens" not in s
+    assert client.get_cookie("bbi_portal") is None  # the old id is gone from the browser
 
 
 def test_operator_scope_limits_search_and_export(tmp_path: Path) -> None:
@@ -160,3 +161,17 @@ def test_operator_scope_limits_search_and_export(tmp_path: Path) -> None:
     provinces = {r.url.params.get("province_code") for r in fake.seen
                  if r.url.path.startswith("/v1/umkm")}
     assert provinces == {"73"}
+
+
+def test_public_certificate_check(tmp_path: Path) -> None:
+    fake = FakeApis()
+    fake.on("GET", "/v1/certificates/BBI-E-1", lambda _r: httpx.Response(200, json={
+        "certificate_number": "BBI-E-1", "completed_at": "2026-07-01T03:00:00Z"}))
+    fake.on("GET", "/v1/certificates/BBI-E-2",
+            lambda _r: problem(404, "certificate_not_found"))
+    client = portal(tmp_path, fake).test_client()
+    assert "Sertifikat sah" in client.get("/cek-sertifikat?nomor=BBI-E-1").get_data(True)
+    assert "tidak ditemukan" in client.get("/cek-sertifikat?nomor=BBI-E-2").get_data(True)
+    # No lookup at all (a generic 404): the page says it cannot check, not "invalid".
+    html = client.get("/cek-sertifikat?nomor=BBI-E-3").get_data(as_text=True)
+    assert "Pengecekan belum tersedia" in html and "tidak ditemukan" not in html

@@ -3,16 +3,17 @@ reason), search with filters and CSV export; all within the operator's province 
 token carries a province scope (the services enforce it; the pages only follow it)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     flash,
+    g,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from werkzeug.wrappers import Response as WResponse
@@ -63,9 +64,21 @@ def search() -> str:
 @bp.get("/ekspor.csv")
 @require(*OPS)
 def export() -> Response:
-    body = api().export_businesses({k: v for k, v in _filters(request.args).items()
-                                    if k != "cursor"})
-    return Response(stream_with_context(body), mimetype="text/csv",
+    client = api()
+    g.pop("api")  # the body streams after the request ends: the stream closes the client
+    try:
+        body = client.export_businesses({k: v for k, v in _filters(request.args).items()
+                                         if k != "cursor"})
+    except Exception:
+        client.close()
+        raise
+
+    def relay() -> Iterator[bytes]:
+        try:
+            yield from body
+        finally:
+            client.close()
+    return Response(relay(), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="umkm.csv"'})
 
 

@@ -23,8 +23,11 @@ def home() -> str:
     summary = api().summary()
     targets = sorted(summary.get("targets", []), key=lambda x: (x.get("year", 0),
                                                                 x.get("metric", "")))
+    # Targets the portal cannot measure (no actual) go in one short list, not a card each.
     return render_template("home.html", national=summary.get("national", {}),
-                           targets=targets, last_applied_at=summary.get("last_applied_at"))
+                           targets=[x for x in targets if x.get("actual") is not None],
+                           unmeasured=[x for x in targets if x.get("actual") is None],
+                           last_applied_at=summary.get("last_applied_at"))
 
 
 def _form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
@@ -132,14 +135,26 @@ def claim() -> Any:
 
 @bp.get("/cek-sertifikat")
 def certificate_check() -> str:
-    number = (request.args.get("nomor") or "").strip()
-    found, cert = None, None
+    """Public: anyone holding a certificate number can check it (training's public lookup)."""
+    number = (request.args.get("nomor") or "").strip()[:64]
+    found: bool | None = None
+    cert = None
     if number:
         try:
             cert = api().certificate(number)
             found = True
         except ApiProblem as e:
-            if e.status not in (404, 422):
+            # A generic 404 means the lookup itself is missing (the training service has no
+            # public certificate endpoint yet): say that we cannot check, not "invalid".
+            if e.status == 404 and e.code != "not_found":
+                found = False
+            elif e.status in (404, 405):
+                found = None
+                return render_template("certificate_check.html", number=number, found=None,
+                                       cert=None, unavailable=True)
+            elif e.status == 422:
+                found = False
+            else:
                 raise
-            found = False
-    return render_template("certificate_check.html", number=number, found=found, cert=cert)
+    return render_template("certificate_check.html", number=number, found=found, cert=cert,
+                           unavailable=False)

@@ -34,12 +34,15 @@ def catalogue() -> str:
     businesses: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     enrolments: dict[str, Any] = {}
+    progress: dict[str, Any] = {}
     lagging = False
     if "umkm" in roles():
         businesses, current = _my_business(request.args.get("usaha"))
         if current:
             try:
                 enrolments = {e["session_id"]: e for e in client.my_enrolments(current["id"])}
+                progress = {c["id"]: client.course_progress(c["id"], current["id"])
+                            for c in courses}
             except ApiProblem as e:
                 # The training service learns of a new business through an event: until
                 # then it does not know it. Say so instead of failing.
@@ -48,7 +51,7 @@ def catalogue() -> str:
                 lagging = True
     return render_template("training.html", courses=courses, titles=titles,
                            webinars=webinars, businesses=businesses, current=current,
-                           enrolments=enrolments, lagging=lagging)
+                           enrolments=enrolments, progress=progress, lagging=lagging)
 
 
 @bp.post("/webinar/<uuid:session_id>/daftar")
