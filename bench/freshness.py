@@ -20,7 +20,7 @@ import time
 import httpx
 
 from bench.common import Row
-from bench.http_stack import WrkResult, new_stack, paced
+from bench.http_stack import WrkResult, new_stack, owner_token, paced
 
 DEFAULT_N = 15  # seconds of probing per run (--scale shrinks/grows it)
 BACKGROUND_RATE = 500.0  # registrations/s from wrk
@@ -73,7 +73,8 @@ def _one_run(reg_url: str, metrics_url: str, seconds: float, nonce: int,
             next_at = time.monotonic()
             while not stop_probes.is_set():
                 r = c.post("/v1/umkm", json=_probe_body(nonce, k),
-                           headers={"X-Forwarded-For": "192.0.2.1"})
+                           headers={"X-Forwarded-For": "192.0.2.1",
+                                    "Authorization": "Bearer " + owner_token()})
                 if r.status_code != 201:
                     errors.append(f"probe {k}: {r.status_code} {r.text[:200]}")
                     return

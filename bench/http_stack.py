@@ -166,6 +166,16 @@ class WrkResult:
 _nonce = 0
 
 
+def owner_token() -> str:
+    """A signed-in owner's token (role umkm): POST /v1/umkm needs one. Minted with the local
+    development signer, which the bench stack's services verify."""
+    from services.common.auth import issue_token
+    from services.common.config import Settings
+
+    return issue_token(Settings.from_env("registration"), "kc-bench-owner", "umkm",
+                       ttl_seconds=24 * 3600)
+
+
 def wrk(base_url: str, seconds: float, connections: int, delay_ms: float = 0,
         province: str = "31", capital: int = 50_000_000, threads: int = 1,
         meters: dict[str, CpuMeter] | None = None) -> WrkResult:
@@ -175,7 +185,7 @@ def wrk(base_url: str, seconds: float, connections: int, delay_ms: float = 0,
     nonce = (int(time.time()) * 7 + _nonce) % 1000
     cmd = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
            "--timeout", "10s", "-s", str(SCRIPT), base_url, "--", str(nonce),
-           str(int(delay_ms)), province, str(capital), "1"]
+           str(int(delay_ms)), province, str(capital), "1", owner_token()]
     for m in (meters or {}).values():
         m.start()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)

@@ -1,5 +1,6 @@
 -- wrk script: POST /v1/umkm with a unique, valid public registration per request.
 --   wrk -s bench/wrk/register.lua URL -- <nonce> [delay_ms] [province] [capital_idr] [spread]
+--       [bearer token of a signed-in owner, role umkm: registering needs one]
 -- nonce (0-999) keeps NIBs unique across runs on the same database; each wrk thread adds
 -- its own id, so NIB = nonce(3) thread(2) counter(8) never repeats (NIB is UNIQUE, and a
 -- duplicate would be a 409, not a registration). delay_ms > 0 paces every connection (wrk
@@ -21,6 +22,7 @@ function init(args)
   province = args[3] or "31"
   capital = args[4] or "50000000"
   spread = (args[5] or "1") == "1"
+  token = args[6]
   tid = tid or 0
 end
 
@@ -46,6 +48,9 @@ function request()
     '"qris":true,"consent":{"given":true,"version":"2025-01"}}',
     nonce, tid, c, nik(c), nonce, tid, c, province, province, capital)
   local headers = {["Content-Type"] = "application/json"}
+  if token then
+    headers["Authorization"] = "Bearer " .. token
+  end
   if spread then
     headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", tid % 250,
       math.floor(c / 250) % 250, c % 250 + 1)

@@ -8,18 +8,24 @@ from typing import Any
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
+from services.common import contracts
 from services.common.auth import current_principal, forbidden, require_role, unauthorized
+from services.common.errors import ApiError
 from services.common.web import get_engine, get_settings
 from services.registration import config, handlers, queries, ratelimit, transitions
 from services.registration.schemas import (
+    ClaimIn,
     CurationIn,
     ListArgs,
+    OwnedList,
     PlatformIn,
     RegistrationCreated,
     RegistrationIn,
     StatusOut,
     UmkmOperatorOut,
+    UmkmOut,
     UmkmPage,
     VerificationIn,
 )
@@ -42,31 +48,69 @@ def rate_limited(fn: Any) -> Any:
     return wrapper
 
 
-def _caller_for(umkm_id: str, owner_roles: tuple[str, ...]) -> bool:
-    """True for an operator view, False for the owner; 401/403 for anyone else."""
+def _claims_limited() -> None:
+    """Claim attempts (guesses of a NIK + NIB) count per client address and per account."""
+    p = current_principal()
+    engine, settings = get_engine(), get_settings()
+    for client in ("claim:" + (request.remote_addr or "unknown"),
+                   "claim-subject:" + (p.subject if p else "")):
+        wait = ratelimit.hit(engine, settings, client, config.claim_rate_limit(),
+                             config.rate_window_seconds())
+        if wait is not None:
+            raise ratelimit.too_many(wait)
+
+
+def owner_only(fn: Any) -> Any:
+    """Role `umkm`, with a subject events may carry as the owner (checked before the body)."""
+    @require_role("umkm")
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _owner()
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def _owner() -> str:
+    """The signed-in owner's account subject, as events may carry it (pseudonymous)."""
+    p = current_principal()
+    assert p is not None  # require_role has refused anonymous callers
+    try:  # the contract's own rule: not an e-mail, a name or a bare number (NIK, NIP)
+        contracts.UmkmClaimed().fields["owner_subject"].deserialize(p.subject)
+    except ValidationError:
+        raise ApiError(403, "subject_unusable",
+                       "Subjek token tidak dapat dipakai sebagai akun pemilik.",
+                       "The token's subject cannot be used as an owner account.") from None
+    return p.subject
+
+
+def _owner_or_staff(staff_roles: tuple[str, ...]) -> str | None:
+    """The owner's subject for an `umkm` caller (ownership is checked on the row), None for
+    staff of `staff_roles`; 401/403 for anyone else."""
     p = current_principal()
     if p is None:
         raise unauthorized("token_missing", "Token bearer diperlukan.",
                            "A bearer token is required.")
-    if p.role == "umkm" and p.subject == umkm_id:
-        return False
-    if p.role in owner_roles:
-        return True
+    if p.role == "umkm":
+        return p.subject
+    if p.role in staff_roles:
+        return None
     raise forbidden()
 
 
 @blp.route("")
 class Umkm(MethodView):
+    @owner_only
     @rate_limited
     # An instance, not the class: webargs builds a new schema per request from a class (a
     # tenth of the request's CPU, bench/notes/registration_http.md); loading is stateless.
     @blp.arguments(RegistrationIn())
     @blp.response(201, RegistrationCreated)
-    @blp.alt_response(409, description="already_registered (with id and status)")
+    @blp.alt_response(409, description="already_registered (with id, status, claimable)")
     @blp.alt_response(429, description="rate_limited (Retry-After)")
+    @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Register an UMKM (public); answers an access token for the owner."""
-        return handlers.register(get_engine(), get_settings(), data)
+        """Register an UMKM: the signed-in owner (role umkm) becomes its owner."""
+        return handlers.register(get_engine(), get_settings(), data, _owner())
 
     @require_role(*OPERATORS)
     @blp.arguments(ListArgs, location="query")
@@ -116,20 +160,50 @@ class UmkmExport(MethodView):
 class UmkmItem(MethodView):
     @blp.response(200, UmkmOperatorOut)
     @blp.doc(security=BEARER)
+    @blp.alt_response(403, description="not_owner: another owner's business")
     def get(self, umkm_id: Any) -> dict[str, Any]:
-        """Status and fields: the owner (its token) or an operator (also masked NIK, contact)."""
-        operator = _caller_for(str(umkm_id), OPERATORS)
-        if operator:  # staff: personal data, in scope only, and the read is audited
+        """Status and fields: its owner, or an operator (also masked NIK, contact)."""
+        owner = _owner_or_staff(OPERATORS)
+        if owner is None:  # staff: personal data, in scope only, and the read is audited
             return queries.operator_view(get_engine(), str(umkm_id), _staff())
-        return handlers.get(get_engine(), str(umkm_id), operator)
+        return handlers.get(get_engine(), str(umkm_id), owner)
 
     @blp.response(200, StatusOut)
     @blp.doc(security=BEARER)
+    @blp.alt_response(403, description="not_owner: another owner's business")
     def delete(self, umkm_id: Any) -> dict[str, Any]:
-        """Withdraw (UU 27/2022): the owner or an admin; personal data is erased."""
-        admin = _caller_for(str(umkm_id), ("admin",))
-        return transitions.withdraw(get_engine(), get_settings(), str(umkm_id),
-                                    actor=_staff() if admin else None)
+        """Withdraw (UU 27/2022): its owner or an admin; personal data is erased."""
+        owner = _owner_or_staff(("admin",))
+        return transitions.withdraw(get_engine(), get_settings(), str(umkm_id), owner)
+
+
+@blp.route("/claims")
+class Claims(MethodView):
+    @owner_only
+    @blp.arguments(ClaimIn)
+    @blp.response(200, UmkmOut)
+    @blp.alt_response(404, description="claim_no_match: no business with this NIK and NIB")
+    @blp.alt_response(409, description="already_claimed: another account owns it")
+    @blp.alt_response(429, description="rate_limited (Retry-After)")
+    @blp.doc(security=BEARER)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Claim a business reported without an owner (e.g. by a partner platform) by proving
+        its owner's NIK and its NIB; from then on it is the signed-in owner's."""
+        owner = _owner()
+        _claims_limited()
+        return handlers.claim(get_engine(), get_settings(), owner, body["nik"], body["nib"])
+
+
+# Under /v1/umkm, not /v1/me: the Ingress sends /v1/me to the training service.
+@blp.route("/mine")
+class MyUmkm(MethodView):
+    @owner_only
+    @blp.response(200, OwnedList)
+    @blp.doc(security=BEARER)
+    def get(self) -> dict[str, Any]:
+        """My businesses, each with its lifecycle: status (registered, verified, onboarded),
+        the platforms it is onboarded on, and the curation decision with its reason."""
+        return handlers.owned(get_engine(), _owner(), get_settings().max_page_size)
 
 
 @blp.route("/<uuid:umkm_id>/verification")

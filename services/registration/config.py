@@ -2,6 +2,8 @@
 
 - REGISTRATION_RATE_LIMIT: public registrations per client address per window (default 60)
 - REGISTRATION_RATE_WINDOW_SECONDS: the fixed window length (default 60)
+- REGISTRATION_CLAIM_RATE_LIMIT: claim attempts (NIK + NIB proofs) per client address and
+  per account per window (default 10)
 - REGISTRATION_TRUSTED_PROXIES: reverse proxies in front of gunicorn whose X-Forwarded-For
   is trusted for the client address (default 0: use the socket peer)
 - REGISTRATION_PARTNER_MAX_ITEMS: merchants per partner batch (default 10000)
@@ -41,6 +43,11 @@ def rate_limit() -> int:
 def rate_window_seconds() -> int:
     """Length of the fixed rate-limit window."""
     return _int("REGISTRATION_RATE_WINDOW_SECONDS", 60)
+
+
+def claim_rate_limit() -> int:
+    """Claim attempts allowed per client address, and per account, per window."""
+    return _int("REGISTRATION_CLAIM_RATE_LIMIT", 10)
 
 
 def trusted_proxies() -> int:

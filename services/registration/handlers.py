@@ -1,6 +1,7 @@
 """Use cases of the registration service, each one unit of work (state + outbox events)."""
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import datetime
 from typing import Any
@@ -9,16 +10,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.common import contracts
-from services.common.auth import hash_secret, issue_token
+from services.common.auth import hash_secret
 from services.common.config import Settings
 from services.common.db import is_unique_violation, new_id, utcnow
 from services.common.errors import ApiError, conflict, not_found
 from services.common.uow import UnitOfWork
 from services.registration import domain
 from services.registration.store import (
+    by_nib,
     find_duplicate,
     get_umkm,
     metadata,
+    owned_by,
     platforms_of,
     umkm,
 )
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 SOURCE = "registration"
 PERSONAL = ("business_name", "business_name_norm", "owner_name", "nik_hash", "nik_last4", "nib",
             "npwp", "phone", "email", "address", "postal_code", "mentor_org", "partner_ref",
-            "capital_idr", "annual_sales_idr", "curation_reason")
+            "capital_idr", "annual_sales_idr", "curation_reason", "owner_subject")
 
 
 def uow(engine: Engine, settings: Settings) -> UnitOfWork:
@@ -41,10 +44,12 @@ def nik_hash(settings: Settings, nik: str) -> str:
 
 
 def new_row(settings: Settings, data: dict[str, Any], now: datetime, channel: str = "public",
-            status: str = "registered", partner_code: str | None = None) -> dict[str, Any]:
+            status: str = "registered", partner_code: str | None = None,
+            owner_subject: str | None = None) -> dict[str, Any]:
     """A umkm row from a validated registration (the NIK itself is not kept)."""
     return {
         "id": new_id(), "status": status, "channel": channel, "partner_code": partner_code,
+        "owner_subject": owner_subject, "claimed_at": None,
         "partner_ref": data.get("merchant_ref"), "business_name": data["business_name"],
         "business_name_norm": domain.normalise_business_name(data["business_name"]),
         "owner_name": data["owner_name"], "nik_hash": nik_hash(settings, data["nik"]),
@@ -61,25 +66,37 @@ def new_row(settings: Settings, data: dict[str, Any], now: datetime, channel: st
 
 
 def registered_event(row: dict[str, Any]) -> dict[str, Any]:
-    """bbi.umkm.registered.v1 data: attributes only, no personal data."""
+    """bbi.umkm.registered.v1 data: attributes, the owner's pseudonymous account subject and
+    what a public catalogue shows (trade name, NIB); no personal data."""
     return {"umkm_id": row["id"], "province_code": row["province_code"],
             "regency_code": row["regency_code"], "scale": row["scale"],
             "kbli_section": row["kbli_section"], "kbli_code": row["kbli_code"],
             "platforms_declared": split_platforms(row["platforms_declared"]),
             "qris": row["qris"], "channel": row["channel"],
-            "partner_code": row["partner_code"], "registered_at": row["registered_at"]}
+            "partner_code": row["partner_code"], "registered_at": row["registered_at"],
+            "owner_subject": row["owner_subject"], "trade_name": row["business_name"],
+            "nib": row["nib"]}
 
 
-def already_registered(umkm_id: str, status: str) -> ApiError:
+def already_registered(umkm_id: str, status: str, claimable: bool = False) -> ApiError:
+    """409 pointing at the existing registration; `claimable` when it has no owner yet (its
+    owner can take it over with NIK + NIB, POST /v1/umkm/claims)."""
     return conflict("already_registered",
                     "Usaha ini sudah terdaftar; lihat status pendaftaran yang ada.",
                     "This business is already registered; see the existing registration.",
-                    id=umkm_id, current_status=status)
+                    id=umkm_id, current_status=status, claimable=claimable)
 
 
-def register(engine: Engine, settings: Settings, data: dict[str, Any]) -> dict[str, Any]:
-    """Public registration: one row + `registered`; a duplicate is a 409, never a second row."""
-    row = new_row(settings, data, utcnow())
+def not_owner() -> ApiError:
+    return ApiError(403, "not_owner", "UMKM ini bukan milik akun Anda.",
+                    "This business does not belong to your account.")
+
+
+def register(engine: Engine, settings: Settings, data: dict[str, Any],
+             owner_subject: str) -> dict[str, Any]:
+    """Public registration by a signed-in owner: one row + `registered`; a duplicate is a 409,
+    never a second row."""
+    row = new_row(settings, data, utcnow(), owner_subject=owner_subject)
     try:
         # No SELECT for a duplicate first: the unique constraints (NIB; NIK hash + name) decide
         # in every case, and a look-up before each insert cost a round trip on every request
@@ -96,17 +113,64 @@ def register(engine: Engine, settings: Settings, data: dict[str, Any]) -> dict[s
             dup = find_duplicate(conn, row["nib"], row["nik_hash"], row["business_name_norm"])
         if dup is None:
             raise
-        raise already_registered(dup.id, dup.status) from None
+        raise already_registered(dup.id, dup.status,
+                                 dup.owner_subject is None and dup.status != "withdrawn") \
+            from None
     log.info("umkm registered", extra={"umkm_id": row["id"], "channel": "public"})
-    token = issue_token(settings, row["id"], "umkm")
-    return {"id": row["id"], "status": row["status"], "scale": row["scale"],
-            "access_token": token, "token_type": "Bearer"}
+    return {"id": row["id"], "status": row["status"], "scale": row["scale"]}
 
 
-def get(engine: Engine, umkm_id: str, operator: bool) -> dict[str, Any]:
-    """One registration as the caller may see it."""
+def get(engine: Engine, umkm_id: str, owner: str | None) -> dict[str, Any]:
+    """One registration as the caller may see it: its owner (`owner` = the caller's subject)
+    sees the owner's view, an operator (`owner` None) also the personal fields."""
     with engine.connect() as conn:
         row = get_umkm(conn, umkm_id)
         if row is None:
             raise not_found("umkm")
-        return view(row, platforms_of(conn, [umkm_id])[umkm_id], operator)
+        if owner is not None and row.owner_subject != owner:
+            raise not_owner()
+        return view(row, platforms_of(conn, [umkm_id])[umkm_id], operator=owner is None)
+
+
+def owned(engine: Engine, owner: str, limit: int) -> dict[str, Any]:
+    """The signed-in owner's businesses, each with where it is in its lifecycle."""
+    with engine.connect() as conn:
+        rows = owned_by(conn, owner, limit)
+        plats = platforms_of(conn, [r.id for r in rows])
+    return {"items": [view(r, plats[r.id], operator=False) for r in rows]}
+
+
+def claim(engine: Engine, settings: Settings, owner: str, nik: str, nib: str) -> dict[str, Any]:
+    """A signed-in owner takes over a business without an owner (partner-reported, or from
+    before owners signed in) by proving its NIK and NIB; `claimed` tells the directories."""
+    proof = nik_hash(settings, nik)
+    with uow(engine, settings) as u:
+        row = by_nib(u.conn, nib, lock=True)
+        # One answer for an unknown NIB and a wrong NIK: a guess learns nothing about which.
+        if row is None or row.status == "withdrawn" or row.nik_hash is None or \
+                not hmac.compare_digest(row.nik_hash, proof):
+            _claim_trace("no_match", owner, None)
+            raise ApiError(404, "claim_no_match",
+                           "Tidak ada usaha dengan NIK dan NIB tersebut.",
+                           "No business matches this NIK and NIB.")
+        if row.owner_subject not in (None, owner):
+            _claim_trace("already_claimed", owner, row.id)
+            raise conflict("already_claimed", "Usaha ini sudah dimiliki akun lain.",
+                           "This business already belongs to another account.")
+        if row.owner_subject is None:
+            now = utcnow()
+            u.conn.execute(umkm.update().where(umkm.c.id == row.id).values(
+                owner_subject=owner, claimed_at=now, updated_at=now))
+            u.publish(contracts.UMKM_CLAIMED, {"umkm_id": row.id, "owner_subject": owner,
+                                               "claimed_at": now})
+        _claim_trace("claimed" if row.owner_subject is None else "already_own", owner, row.id)
+        fresh = get_umkm(u.conn, row.id)
+        return view(fresh, platforms_of(u.conn, [row.id])[row.id], operator=False)
+
+
+def _claim_trace(outcome: str, owner: str, umkm_id: str | None) -> None:
+    """A trace of every claim attempt: who (pseudonymous subject), which business, outcome;
+    never the NIK or NIB tried.
+    TODO(audit): write it to the append-only audit log once services/common/audit.py lands."""
+    log.info("umkm claim attempt", extra={"outcome": outcome, "actor_subject": owner,
+                                          "actor_role": "umkm", "umkm_id": umkm_id})

@@ -110,11 +110,18 @@ class PartnerItemIn(RegistrationIn):
 
 
 class RegistrationCreated(Schema):
+    """The new registration; the owner follows it with their own sign-in (GET /v1/umkm/mine)."""
+
     id = fields.String()
     status = fields.String()
     scale = fields.String()
-    access_token = fields.String()
-    token_type = fields.String(dump_default="Bearer")
+
+
+class ClaimIn(Schema):
+    """Proof that the signed-in person owns a business reported without an owner."""
+
+    nik = Rule(lambda v: domain.validate_nik(v).value, required=True)
+    nib = Rule(domain.validate_nib, required=True)
 
 
 class PlatformOut(Schema):
@@ -145,6 +152,13 @@ class UmkmOut(Schema):
     registered_at = fields.AwareDateTime()
     verified_at = fields.AwareDateTime(allow_none=True)
     withdrawn_at = fields.AwareDateTime(allow_none=True)
+    claimed_at = fields.AwareDateTime(allow_none=True)
+
+
+class OwnedList(Schema):
+    """The signed-in owner's businesses."""
+
+    items = fields.List(fields.Nested(UmkmOut))
 
 
 class UmkmOperatorOut(UmkmOut):

@@ -22,6 +22,10 @@ umkm = sa.Table(
     sa.Column("channel", sa.String(10), nullable=False),
     sa.Column("partner_code", sa.String(40)),
     sa.Column("partner_ref", sa.String(100)),
+    # The owner's account subject at the identity provider (pseudonymous). NULL = unknown:
+    # a partner-reported merchant, or a row from before owners signed in, until claimed.
+    sa.Column("owner_subject", sa.String(128)),
+    sa.Column("claimed_at", UtcDateTime),
     # Personal data: set to NULL on withdrawal (UU 27/2022).
     sa.Column("business_name", sa.String(200)),
     sa.Column("business_name_norm", sa.String(200)),
@@ -57,6 +61,7 @@ umkm = sa.Table(
     sa.UniqueConstraint("partner_code", "partner_ref", name="uq_umkm_partner_ref"),
     sa.Index("ix_umkm_registered", "registered_at", "id"),
     sa.Index("ix_umkm_province_status", "province_code", "status"),
+    sa.Index("ix_umkm_owner_subject", "owner_subject"),
 )
 
 umkm_platforms = sa.Table(
@@ -111,7 +116,21 @@ def find_duplicate(conn: Connection, nib: str | None, nik_hash: str,
     cond = sa.and_(umkm.c.nik_hash == nik_hash, umkm.c.business_name_norm == name_norm)
     if nib:
         cond = sa.or_(cond, umkm.c.nib == nib)
-    return conn.execute(sa.select(umkm.c.id, umkm.c.status).where(cond).limit(1)).first()
+    return conn.execute(sa.select(umkm.c.id, umkm.c.status, umkm.c.owner_subject)
+                        .where(cond).limit(1)).first()
+
+
+def owned_by(conn: Connection, subject: str, limit: int) -> list[Any]:
+    """The businesses whose owner is this account subject, oldest first."""
+    q = (sa.select(umkm).where(umkm.c.owner_subject == subject)
+         .order_by(umkm.c.registered_at, umkm.c.id).limit(limit))
+    return list(conn.execute(q))
+
+
+def by_nib(conn: Connection, nib: str, lock: bool = False) -> Any:
+    """The registration holding this NIB (one per business), or None."""
+    q = sa.select(umkm).where(umkm.c.nib == nib)
+    return conn.execute(q.with_for_update() if lock else q).first()
 
 
 def partner_by_key_hash(conn: Connection, key_hash: str) -> Any:

@@ -12,7 +12,7 @@ from services.common.db import utcnow
 from services.common.errors import ApiError, conflict, not_found
 from services.registration import domain
 from services.registration import scope as scopes
-from services.registration.handlers import PERSONAL, uow
+from services.registration.handlers import PERSONAL, not_owner, uow
 from services.registration.store import get_umkm, platforms_of, umkm, umkm_platforms
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,13 @@ def curate(engine: Engine, settings: Settings, umkm_id: str, decision: str,
 
 
 def withdraw(engine: Engine, settings: Settings, umkm_id: str,
-             actor: Any = None) -> dict[str, Any]:
+             owner: str | None = None) -> dict[str, Any]:
     """UU 27/2022 withdrawal: erase personal data, keep an anonymous row for the counts.
-    `actor`: the admin withdrawing it for the owner (in scope, and recorded in the audit log)."""
+    `owner`: the calling owner's subject (None for an admin), who must own the business."""
     with uow(engine, settings) as u:
-        row = _locked(u.conn, umkm_id) if actor is None else _staff_locked(u.conn, umkm_id, actor)
+        row = _locked(u.conn, umkm_id)
+        if owner is not None and row.owner_subject != owner:
+            raise not_owner()
         try:
             new = domain.withdraw(row.status)
         except domain.DomainError as e:
@@ -122,8 +124,6 @@ def withdraw(engine: Engine, settings: Settings, umkm_id: str,
         u.conn.execute(umkm_platforms.update().where(umkm_platforms.c.umkm_id == umkm_id)
                        .values(store_url=None))
         u.publish(contracts.UMKM_WITHDRAWN, {"umkm_id": umkm_id, "withdrawn_at": now})
-        if actor is not None:
-            audit.record(u.conn, actor, "umkm.withdraw", f"umkm:{umkm_id}")
     log.info("umkm withdrawn", extra={"umkm_id": umkm_id})
     return _result(umkm_id, new, row.curation)
 

@@ -8,7 +8,7 @@ from services.registration.domain import mask_nik
 PUBLIC_FIELDS = ("id", "status", "curation", "curation_reason", "business_name", "nib",
                  "channel", "partner_code", "province_code", "regency_code", "kbli_code",
                  "kbli_section", "scale", "qris", "registered_at", "verified_at",
-                 "withdrawn_at")
+                 "withdrawn_at", "claimed_at")
 OPERATOR_FIELDS = ("owner_name", "phone", "email", "address", "postal_code", "npwp",
                    "mentor_org", "capital_idr", "annual_sales_idr", "consent_version",
                    "consent_at")

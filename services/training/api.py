@@ -8,7 +8,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.common.auth import current_principal, forbidden, require_role
+from services.common.auth import current_principal, require_role
 from services.common.errors import ApiError
 from services.common.web import get_engine, get_settings
 from services.training import completion, domain, handlers, queries, schemas
@@ -19,16 +19,18 @@ blp = Blueprint("training", __name__, url_prefix="/v1",
 OPERATORS = ("operator", "admin")
 SECURED: dict[str, Any] = {"security": [{"bearerAuth": []}]}
 NOT_KNOWN = "umkm_not_known_yet (with Retry-After), umkm_withdrawn"
+NOT_OWNER = "not_owner: the business is not the signed-in owner's"
 
 
-def _umkm_id() -> str:
-    """The business id: the subject of an `umkm` token (registration issues it)."""
+def _owner() -> str:
+    """The signed-in owner's account subject (a person, who may own several businesses)."""
     principal = current_principal()
     assert principal is not None  # require_role has already refused anonymous callers
-    try:
-        return str(uuid.UUID(principal.subject))
-    except ValueError:
-        raise forbidden() from None
+    return principal.subject
+
+
+def _one(args: dict[str, Any]) -> str | None:
+    return str(args["umkm_id"]) if args.get("umkm_id") else None
 
 
 def _page(args: dict[str, Any]) -> tuple[int, int]:
@@ -120,27 +122,33 @@ class CancelSession(MethodView):
 @blp.route("/sessions/<uuid:session_id>/enrolments")
 class Enrol(MethodView):
     @require_role("umkm")
+    @blp.arguments(schemas.OneUmkmIn)
     @blp.response(201, schemas.EnrolmentOut, description="enrolled / mendapat kursi")
     @blp.alt_response(202, schema=schemas.EnrolmentOut, description="waitlisted / daftar tunggu")
+    @blp.alt_response(403, description=NOT_OWNER)
     @blp.alt_response(409, description="already_enrolled, enrolment_closed, session_cancelled, "
                                        "session_past, " + NOT_KNOWN)
     @blp.doc(**SECURED)
-    def post(self, session_id: uuid.UUID) -> Any:
-        """Daftar sesi / enrol in a session (UMKM): 201 enrolled or 202 waitlisted."""
-        view, status = handlers.enrol(get_engine(), get_settings(), _umkm_id(), str(session_id))
+    def post(self, body: dict[str, Any], session_id: uuid.UUID) -> Any:
+        """Daftar sesi / enrol one of my businesses in a session (UMKM): 201 enrolled or 202
+        waitlisted."""
+        view, status = handlers.enrol(get_engine(), get_settings(), _owner(),
+                                      str(body["umkm_id"]), str(session_id))
         return view, status  # 202 is dumped with the same schema
 
 
-@blp.route("/sessions/<uuid:session_id>/enrolments/me")
+@blp.route("/sessions/<uuid:session_id>/enrolments/<uuid:umkm_id>")
 class MyEnrolment(MethodView):
     @require_role("umkm")
     @blp.response(200, schemas.EnrolmentOut)
+    @blp.alt_response(403, description=NOT_OWNER)
     @blp.alt_response(409, description="not_enrolled, session_cancelled, session_past")
     @blp.doc(**SECURED)
-    def delete(self, session_id: uuid.UUID) -> Any:
-        """Batalkan pendaftaran / cancel my enrolment; the waitlist head is promoted (UMKM)."""
-        return handlers.cancel_enrolment(get_engine(), get_settings(), _umkm_id(),
-                                         str(session_id))
+    def delete(self, session_id: uuid.UUID, umkm_id: uuid.UUID) -> Any:
+        """Batalkan pendaftaran / cancel my business's enrolment; the waitlist head is
+        promoted (UMKM)."""
+        return handlers.cancel_enrolment(get_engine(), get_settings(), _owner(),
+                                         str(umkm_id), str(session_id))
 
 
 @blp.route("/sessions/<uuid:session_id>/attendance")
@@ -185,42 +193,51 @@ def _attendance_rows() -> tuple[list[tuple[int, str]], list[domain.RowError]]:
 @blp.route("/me/enrolments")
 class MyEnrolments(MethodView):
     @require_role("umkm")
-    @blp.arguments(schemas.PageArgs, location="query")
+    @blp.arguments(schemas.MineArgs, location="query")
     @blp.response(200, schemas.EnrolmentOut(many=True))
+    @blp.alt_response(403, description=NOT_OWNER)
     @blp.doc(**SECURED)
     def get(self, args: dict[str, Any]) -> Any:
-        """Pendaftaran saya / my enrolments (UMKM)."""
-        return queries.my_enrolments(get_engine(), _umkm_id(), *_page(args))
+        """Pendaftaran saya / the enrolments of my businesses, or of one (UMKM)."""
+        return queries.mine(get_engine(), _owner(), _one(args), *_page(args), "enrolments")
 
 
 @blp.route("/me/completions")
 class MyCompletions(MethodView):
     @require_role("umkm")
-    @blp.arguments(schemas.PageArgs, location="query")
+    @blp.arguments(schemas.MineArgs, location="query")
     @blp.response(200, schemas.CompletionOut(many=True))
+    @blp.alt_response(403, description=NOT_OWNER)
     @blp.doc(**SECURED)
     def get(self, args: dict[str, Any]) -> Any:
-        """Pelatihan selesai dan sertifikat / my completions and certificates (UMKM)."""
-        return queries.my_completions(get_engine(), _umkm_id(), *_page(args))
+        """Pelatihan selesai dan sertifikat / completions and certificates of my businesses,
+        or of one (UMKM)."""
+        return queries.mine(get_engine(), _owner(), _one(args), *_page(args), "completions")
 
 
 @blp.route("/me/courses/<uuid:course_id>/progress")
 class MyProgress(MethodView):
     @require_role("umkm")
+    @blp.arguments(schemas.OneUmkmArgs, location="query")
     @blp.response(200, schemas.ProgressOut)
+    @blp.alt_response(403, description=NOT_OWNER)
     @blp.doc(**SECURED)
-    def get(self, course_id: uuid.UUID) -> Any:
-        """Kemajuan belajar mandiri / my self-paced progress (UMKM)."""
-        return completion.progress(get_engine(), _umkm_id(), str(course_id))
+    def get(self, args: dict[str, Any], course_id: uuid.UUID) -> Any:
+        """Kemajuan belajar mandiri / my business's self-paced progress (UMKM)."""
+        return completion.progress(get_engine(), _owner(), str(args["umkm_id"]),
+                                   str(course_id))
 
 
 @blp.route("/me/courses/<uuid:course_id>/modules/<module_key>/done")
 class ModuleDone(MethodView):
     @require_role("umkm")
+    @blp.arguments(schemas.OneUmkmIn)
     @blp.response(200, schemas.ProgressOut)
+    @blp.alt_response(403, description=NOT_OWNER)
     @blp.alt_response(409, description=NOT_KNOWN)
     @blp.doc(**SECURED)
-    def post(self, course_id: uuid.UUID, module_key: str) -> Any:
-        """Modul selesai / mark a module done; the last one issues a certificate (UMKM)."""
-        return completion.module_done(get_engine(), get_settings(), _umkm_id(),
-                                      str(course_id), module_key)
+    def post(self, body: dict[str, Any], course_id: uuid.UUID, module_key: str) -> Any:
+        """Modul selesai / mark a module done for my business; the last one issues a
+        certificate (UMKM)."""
+        return completion.module_done(get_engine(), get_settings(), _owner(),
+                                      str(body["umkm_id"]), str(course_id), module_key)

@@ -13,7 +13,7 @@ from services.common.config import Settings
 from services.common.db import new_id, utcnow
 from services.common.errors import ApiError, conflict, field_error, not_found
 from services.training import config, domain, store
-from services.training.handlers import known_umkm, unit_of_work
+from services.training.handlers import owned_umkm, unit_of_work
 from services.training.seats import Publish, seat_data
 
 
@@ -98,13 +98,14 @@ def _certificate_of(conn: Connection, umkm_id: str, key_id: str) -> dict[str, st
     return {"umkm_id": umkm_id, "certificate_number": number}
 
 
-def module_done(engine: Engine, settings: Settings, umkm_id: str, course_id: str,
+def module_done(engine: Engine, settings: Settings, owner: str, umkm_id: str, course_id: str,
                 module_key: str) -> dict[str, Any]:
-    """Mark a module done (idempotent); the last one completes the course with a certificate."""
+    """Mark a module done for the owner's business (idempotent); the last one completes the
+    course with a certificate."""
     now = utcnow()
     with unit_of_work(engine, settings) as uow:
         conn = uow.conn
-        biz = known_umkm(conn, umkm_id)
+        biz = owned_umkm(conn, umkm_id, owner)
         course = store.get_course(conn, course_id)
         if course is None:
             raise not_found("course")
@@ -129,9 +130,10 @@ def module_done(engine: Engine, settings: Settings, umkm_id: str, course_id: str
             "completed": number is not None, "certificate_number": number}
 
 
-def progress(engine: Engine, umkm_id: str, course_id: str) -> dict[str, Any]:
-    """The business's progress through a self-paced course."""
+def progress(engine: Engine, owner: str, umkm_id: str, course_id: str) -> dict[str, Any]:
+    """The owner's business's progress through a self-paced course."""
     with engine.connect() as conn:
+        owned_umkm(conn, umkm_id, owner)
         course = store.get_course(conn, course_id)
         if course is None:
             raise not_found("course")

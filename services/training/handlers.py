@@ -44,6 +44,15 @@ def known_umkm(conn: Connection, umkm_id: str) -> umkm_directory.KnownUmkm:
     return biz
 
 
+def owned_umkm(conn: Connection, umkm_id: str, owner: str) -> umkm_directory.KnownUmkm:
+    """The business, if the caller (`owner`: their account subject) owns it, from our read
+    model of registrations and claims; 403 otherwise."""
+    biz = known_umkm(conn, umkm_id)
+    if biz.owner_subject is None or biz.owner_subject != owner:
+        raise queries.not_owner()
+    return biz
+
+
 # --- courses -------------------------------------------------------------------------------
 def create_course(engine: Engine, settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
@@ -158,13 +167,14 @@ def _open_session(conn: Connection, session_id: str, now: Any) -> Any:
 
 
 # --- enrolment -----------------------------------------------------------------------------
-def enrol(engine: Engine, settings: Settings, umkm_id: str,
+def enrol(engine: Engine, settings: Settings, owner: str, umkm_id: str,
           session_id: str) -> tuple[dict[str, Any], int]:
-    """Take a seat (201) or a waitlist place (202); the session row lock keeps capacity."""
+    """The owner's business takes a seat (201) or a waitlist place (202); the session row
+    lock keeps capacity."""
     now = utcnow()
     with unit_of_work(engine, settings) as uow:
         conn = uow.conn
-        biz = known_umkm(conn, umkm_id)
+        biz = owned_umkm(conn, umkm_id, owner)
         s = store.lock_session(conn, session_id)
         if s is None:
             raise not_found("session")
@@ -197,10 +207,11 @@ def enrol(engine: Engine, settings: Settings, umkm_id: str,
     return view, 201 if state == domain.ENROLLED else 202
 
 
-def cancel_enrolment(engine: Engine, settings: Settings, umkm_id: str,
+def cancel_enrolment(engine: Engine, settings: Settings, owner: str, umkm_id: str,
                      session_id: str) -> dict[str, Any]:
-    """The business gives up its seat or place; the waitlist head takes a freed seat."""
+    """The owner's business gives up its seat or place; the waitlist head takes a freed seat."""
     with unit_of_work(engine, settings) as uow:
+        owned_umkm(uow.conn, umkm_id, owner)
         s = _open_session(uow.conn, session_id, utcnow())
         seat = store.find_enrolment(uow.conn, s.id, umkm_id)
         if seat is None or seat.state not in domain.ACTIVE_SEATS:

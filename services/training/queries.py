@@ -6,8 +6,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from services.common import umkm_directory
 from services.common.db import utcnow
-from services.common.errors import not_found
+from services.common.errors import ApiError, not_found
 from services.training import domain, store
 
 
@@ -70,21 +71,48 @@ def my_enrolment(conn: Connection, session_id: str, umkm_id: str) -> dict[str, A
     return _enrolment_view(conn, e, store.get_session(conn, session_id))
 
 
-def my_enrolments(engine: Engine, umkm_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
-    """The business's seats, newest session first."""
+def not_owner() -> ApiError:
+    return ApiError(403, "not_owner", "UMKM ini bukan milik akun Anda.",
+                    "This business does not belong to your account.")
+
+
+def owned_ids(conn: Connection, owner: str, umkm_id: str | None = None) -> list[str]:
+    """The caller's live businesses (from the read model), or just `umkm_id` if it is one of
+    them; 403 if it is not."""
+    mine = [b.umkm_id for b in umkm_directory.owned_by(conn, owner)]
+    if umkm_id is None:
+        return mine
+    if umkm_id not in mine:
+        raise not_owner()
+    return [umkm_id]
+
+
+def mine(engine: Engine, owner: str, umkm_id: str | None, limit: int, offset: int,
+         what: str) -> list[dict[str, Any]]:
+    """The caller's enrolments or completions (`what`), of one business or all of theirs."""
+    with engine.connect() as conn:
+        ids = owned_ids(conn, owner, umkm_id)
+        if not ids:
+            return []
+        read = my_enrolments if what == "enrolments" else my_completions
+        return read(conn, ids, limit, offset)
+
+
+def my_enrolments(conn: Connection, umkm_ids: list[str], limit: int,
+                  offset: int) -> list[dict[str, Any]]:
+    """The seats of these businesses (the caller's), newest session first."""
     e, s = store.enrolments, store.sessions
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(e, s.c.id.label("sid")).join(s, s.c.id == e.c.session_id)
-            .where(e.c.umkm_id == umkm_id).order_by(s.c.starts_at.desc(), s.c.id)
-            .limit(limit).offset(offset)).all()
-        return [_enrolment_view(conn, r, store.get_session(conn, r.sid)) for r in rows]
+    rows = conn.execute(
+        sa.select(e, s.c.id.label("sid")).join(s, s.c.id == e.c.session_id)
+        .where(e.c.umkm_id.in_(umkm_ids)).order_by(s.c.starts_at.desc(), s.c.id, e.c.umkm_id)
+        .limit(limit).offset(offset)).all()
+    return [_enrolment_view(conn, r, store.get_session(conn, r.sid)) for r in rows]
 
 
-def my_completions(engine: Engine, umkm_id: str, limit: int,
+def my_completions(conn: Connection, umkm_ids: list[str], limit: int,
                    offset: int) -> list[dict[str, Any]]:
+    """The completions (certificates) of these businesses (the caller's), newest first."""
     c = store.completions
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(c).where(c.c.umkm_id == umkm_id)
-                            .order_by(c.c.completed_at.desc(), c.c.id).limit(limit).offset(offset))
-        return [dict(r._mapping) for r in rows]
+    rows = conn.execute(sa.select(c).where(c.c.umkm_id.in_(umkm_ids))
+                        .order_by(c.c.completed_at.desc(), c.c.id).limit(limit).offset(offset))
+    return [dict(r._mapping) for r in rows]

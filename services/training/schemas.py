@@ -104,6 +104,20 @@ class PageArgs(_In):
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
 
 
+class OneUmkmIn(_In):
+    """Names the business (one of the signed-in owner's) an owner's action is for."""
+
+    umkm_id = fields.UUID(required=True, metadata={"description": "the business (yours)"})
+
+
+class OneUmkmArgs(OneUmkmIn):
+    pass
+
+
+class MineArgs(PageArgs):
+    umkm_id = fields.UUID(metadata={"description": "one of your businesses (default: all)"})
+
+
 class EnrolmentOut(Schema):
     session_id = fields.String()
     course_id = fields.String()
@@ -121,6 +135,7 @@ class EnrolmentOut(Schema):
 
 
 class CompletionOut(Schema):
+    umkm_id = fields.String()
     course_id = fields.String()
     key_id = fields.String(metadata={"description": "session id (webinar) or course id"})
     kind = fields.String()

@@ -45,12 +45,15 @@ def produce(stack: Stack) -> None:
     reg, trn, camp = (lambda p: stack.url("registration", p)), (
         lambda p: stack.url("training", p)), (lambda p: stack.url("campaign", p))
     op = _bearer(stack, "operator", "ops-dasbor")
-    ani = _ok(httpx.post(reg("/v1/umkm"), timeout=10, json=payload(
+    # Each owner signs in (role umkm; the subject is the person's account) and registers.
+    people = {n: _bearer(stack, "umkm", f"kc-dasbor-{n}") for n in ("ani", "budi", "citra")}
+    ani = _ok(httpx.post(reg("/v1/umkm"), timeout=10, headers=people["ani"], json=payload(
         401, province_code="31", regency_code="3171", qris=True)), 201)
-    budi = _ok(httpx.post(reg("/v1/umkm"), timeout=10, json=payload(
+    budi = _ok(httpx.post(reg("/v1/umkm"), timeout=10, headers=people["budi"], json=payload(
         402, province_code="65", regency_code="6501", capital_idr=2_000_000_000)), 201)
-    citra = _ok(httpx.post(reg("/v1/umkm"), timeout=10, json=payload(403)), 201)
-    owner = {w["id"]: {"Authorization": "Bearer " + w["access_token"]} for w in (ani, budi, citra)}
+    citra = _ok(httpx.post(reg("/v1/umkm"), timeout=10, headers=people["citra"],
+                           json=payload(403)), 201)
+    owner = {w["id"]: people[n] for n, w in (("ani", ani), ("budi", budi), ("citra", citra))}
     _ok(httpx.post(reg(f"/v1/umkm/{ani['id']}/verification"), json={}, headers=op))
     _ok(httpx.post(reg(f"/v1/umkm/{ani['id']}/platforms"), headers=op, json={
         "platform": "lkpp_ekatalog", "store_url": "https://katalog.example/d"}))
@@ -71,9 +74,12 @@ def produce(stack: Stack) -> None:
     _ok(httpx.post(trn(f"/v1/sessions/{sessions[1]}/cancel"), headers=op))
     for who, status in ((ani, 201), (budi, 202)):  # 409 until the registration event arrives
         eventually(lambda w=who, s=status: _ok(httpx.post(
-            trn(f"/v1/sessions/{sessions[0]}/enrolments"), headers=owner[w["id"]]), s))
-    _ok(httpx.delete(trn(f"/v1/sessions/{sessions[0]}/enrolments/me"), headers=owner[ani["id"]]))
-    _ok(httpx.post(trn(f"/v1/me/courses/{course}/modules/m1/done"), headers=owner[ani["id"]]))
+            trn(f"/v1/sessions/{sessions[0]}/enrolments"), headers=owner[w["id"]],
+            json={"umkm_id": w["id"]}), s))
+    _ok(httpx.delete(trn(f"/v1/sessions/{sessions[0]}/enrolments/{ani['id']}"),
+                     headers=owner[ani["id"]]))
+    _ok(httpx.post(trn(f"/v1/me/courses/{course}/modules/m1/done"), headers=owner[ani["id"]],
+                   json={"umkm_id": ani["id"]}))
     for _ in range(5):  # the test starts the webinar; a new time only if this call was slow
         r = httpx.patch(trn(f"/v1/sessions/{sessions[0]}"), headers=op,
                         json={"starts_at": _iso(_now_wib() + timedelta(seconds=5))})

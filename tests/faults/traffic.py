@@ -99,7 +99,7 @@ class Traffic:
         for n in range(1, self.pre_registered + 1):
             call = self._register(n)
             assert call.status == 201, call
-            self._owners.append(call.body)
+            self._owners.append(call.body | {"owner": self._owner(n)})
         # Known everywhere once one enrolment and one purchase per business succeed.
         for i, owner in enumerate(self._owners):
             eventually(lambda o=owner: _expect(self._enrol(o, self._session_ids[0]), 201),
@@ -124,16 +124,20 @@ class Traffic:
         self.calls.append(call)
         return call
 
+    def _owner(self, n: int) -> dict[str, str]:
+        """Person n, signed in (role umkm): registers and enrols their own business."""
+        return self._auth("umkm", f"kc-fault-{n}")
+
     def _register(self, n: int) -> Call:
         return self._call("register", "POST", self.stack.url("registration", "/v1/umkm"),
-                          lambda b: b["id"], json=payload(n, province_code="31",
-                                                          regency_code="3171"))
+                          lambda b: b["id"], headers=self._owner(n),
+                          json=payload(n, province_code="31", regency_code="3171"))
 
     def _enrol(self, owner: dict[str, Any], session_id: str) -> Call:
         return self._call("enrol", "POST",
                           self.stack.url("training", f"/v1/sessions/{session_id}/enrolments"),
                           lambda b: f"{b['session_id']}/{b['umkm_id']}",
-                          headers={"Authorization": "Bearer " + owner["access_token"]})
+                          headers=owner["owner"], json={"umkm_id": owner["id"]})
 
     def _purchase(self, owner: dict[str, Any], ref: str) -> Call:
         return self._call("purchase", "POST",

@@ -23,7 +23,7 @@ from services.registration.app import create_app
 from services.registration.partner import create_partner
 from services.registration.store import metadata, umkm, umkm_platforms
 from tests.integration.common_helpers import read_all
-from tests.unit.registration_helpers import assert_no_pii, bearer, payload
+from tests.unit.registration_helpers import assert_no_pii, bearer, owner, payload
 
 
 @dataclass
@@ -79,7 +79,8 @@ def _logs(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_a_registration_publishes_exactly_one_valid_event(
         reg: Reg, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    created = reg.app.test_client().post("/v1/umkm", json=payload()).get_json()
+    created = reg.app.test_client().post("/v1/umkm", json=payload(),
+                                         headers=owner(reg.settings)).get_json()
     assert reg.drain() == 1
     events = reg.events(expect=1)
     assert len(events) == 1
@@ -88,6 +89,8 @@ def test_a_registration_publishes_exactly_one_valid_event(
     assert e.data["province_code"] == "31" and e.data["scale"] == "mikro"
     assert e.data["kbli_section"] == "C" and e.data["channel"] == "public"
     assert e.data["platforms_declared"] == ["shopee"] and e.data["qris"] is True
+    assert e.data["owner_subject"] == "kc-owner-1"  # pseudonymous: the account, not the person
+    assert (e.data["trade_name"], e.data["nib"]) == ("Warung Bu Sri 1", payload()["nib"])
     assert_no_pii(reg.raw + _logs(caplog))
 
 
@@ -96,7 +99,7 @@ def test_partner_batch_dedupes_in_batch_and_against_the_database(
         reg: Reg, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     client = reg.app.test_client()
-    public = client.post("/v1/umkm", json=payload(3)).get_json()
+    public = client.post("/v1/umkm", json=payload(3), headers=owner(reg.settings)).get_json()
     key = create_partner(reg.engine, reg.settings, "tokopedia", "tokopedia", "Tokopedia")
     batch = [payload(1, merchant_ref="M1"), payload(2, merchant_ref="M2"),
              payload(1, merchant_ref="M1-again"),           # same NIB inside the batch
@@ -137,16 +140,16 @@ def test_withdrawal_erases_personal_data_and_publishes_withdrawn(
     caplog.set_level(logging.INFO)
     client = reg.app.test_client()
     created = client.post("/v1/umkm", json=payload(mentor_org="Rumah BUMN",
-                                                   npwp="3171011708450001")).get_json()
-    r = client.delete(f"/v1/umkm/{created['id']}",
-                      headers={"Authorization": "Bearer " + created["access_token"]})
+                                                   npwp="3171011708450001"),
+                          headers=owner(reg.settings)).get_json()
+    r = client.delete(f"/v1/umkm/{created['id']}", headers=owner(reg.settings))
     assert r.status_code == 200
     with reg.engine.connect() as conn:
         row = conn.execute(sa.select(umkm).where(umkm.c.id == created["id"])).one()
     kept = {"id", "status", "curation", "channel", "partner_code", "province_code",
             "regency_code", "kbli_code", "kbli_section", "scale", "platforms_declared", "qris",
             "consent_version", "consent_at", "registered_at", "verified_at", "withdrawn_at",
-            "updated_at"}
+            "updated_at", "claimed_at"}
     for col, value in row._mapping.items():
         if col not in kept:
             assert value is None, col
@@ -167,7 +170,9 @@ def test_two_parallel_identical_registrations_make_one_row_and_one_409(
     # No look-up before the insert: the unique constraint alone decides the race.
     upgrade("registration", pg_url)
     engine = make_engine(pg_url)
-    app = create_app(settings_factory("registration", pg_url), engine)
+    settings = settings_factory("registration", pg_url)
+    app = create_app(settings, engine)
+    mine = owner(settings)
     lock = threading.Lock()
     for n in range(1, 6):  # several rounds: each one is a fresh race
         barrier, statuses = threading.Barrier(2), []
@@ -175,7 +180,7 @@ def test_two_parallel_identical_registrations_make_one_row_and_one_409(
         def post(n: int = n, barrier: Any = barrier, statuses: list[int] = statuses) -> None:
             client = app.test_client()
             barrier.wait()
-            code = client.post("/v1/umkm", json=payload(n)).status_code
+            code = client.post("/v1/umkm", json=payload(n), headers=mine).status_code
             with lock:
                 statuses.append(code)
 

@@ -4,6 +4,7 @@ read model (idempotently), a withdrawal cancels seats and promotes, and the seat
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -47,11 +48,16 @@ def test_read_model_from_real_events_and_withdrawal_cascade(
     client, op = app.test_client(), auth(settings, "operator")
     s = new_session(client, op, capacity=1)
     url = f"/v1/sessions/{s['id']}/enrolments"
-    a, b, c = registered(province="65"), registered(), registered()
+    # Three people, each with a business (the events carry the owner's account subject).
+    a, b, c = (registered(province="65", owner="kc-ani"), registered(owner="kc-budi"),
+               registered(owner="kc-citra"))
     ids = [str(e.data["umkm_id"]) for e in (a, b, c)]
-    me = [auth(settings, "umkm", uid) for uid in ids]
+    me = [auth(settings, "umkm", sub) for sub in ("kc-ani", "kc-budi", "kc-citra")]
 
-    early = client.post(url, headers=me[0])
+    def enrol(i: int) -> Any:
+        return client.post(url, json={"umkm_id": ids[i]}, headers=me[i])
+
+    early = enrol(0)
     assert early.status_code == 409 and early.get_json()["code"] == "umkm_not_known_yet"
     assert int(early.headers["Retry-After"]) > 0
 
@@ -70,7 +76,7 @@ def test_read_model_from_real_events_and_withdrawal_cascade(
             known = umkm_directory.find(conn, ids[0])
             n = conn.execute(sa.text("SELECT count(*) FROM umkm_directory")).scalar()
         assert known is not None and known.province_code == "65" and known.active and n == 3
-        assert [client.post(url, headers=h).status_code for h in me] == [201, 202, 202]
+        assert [enrol(i).status_code for i in range(3)] == [201, 202, 202]
 
         gone = withdrawn(ids[0])
         _send(producer, umkm_topic, gone, gone)
@@ -79,11 +85,15 @@ def test_read_model_from_real_events_and_withdrawal_cascade(
     finally:
         runner.close()
         producer.close()
-    mine = client.get("/v1/me/enrolments", headers=me[0]).get_json()[0]
-    assert (mine["state"], mine["cancel_reason"]) == ("cancelled", "withdrawn")
+    with engine.connect() as conn:
+        seat = conn.execute(sa.text("SELECT state, cancel_reason FROM enrolments WHERE "
+                                    "umkm_id = :u"), {"u": ids[0]}).one()
+    assert tuple(seat) == ("cancelled", "withdrawn")
+    # The withdrawn business is no longer linked to the person's account.
+    assert client.get("/v1/me/enrolments", headers=me[0]).get_json() == []
     assert client.get("/v1/me/enrolments", headers=me[1]).get_json()[0]["state"] == "enrolled"
     assert client.get("/v1/me/enrolments", headers=me[2]).get_json()[0]["position"] == 1
-    assert client.post(url, headers=me[0]).get_json()["code"] == "umkm_withdrawn"
+    assert enrol(0).get_json()["code"] == "umkm_withdrawn"
 
     relay = OutboxRelay(engine, metadata, KafkaPublisher(lambda: make_producer(settings)),
                         "training", batch_size=100)

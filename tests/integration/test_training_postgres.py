@@ -15,7 +15,7 @@ from services.common.config import Settings
 from services.common.db import make_engine
 from services.common.outbox import outbox_table
 from services.training.store import completions, enrolments, metadata
-from tests.unit.training_helpers import add_business, auth, build, new_session, start_now
+from tests.unit.training_helpers import auth, build, new_session, owner_of, start_now
 
 
 def _app(url: str) -> tuple[Flask, sa.Engine, Settings]:
@@ -26,16 +26,20 @@ def _app(url: str) -> tuple[Flask, sa.Engine, Settings]:
     return app, engine, settings
 
 
-def _parallel(app: Flask, calls: list[tuple[str, str, dict[str, str]]]) -> list[int]:
-    """Run (method, path, headers) requests at once from threads; returns the status codes."""
+Call = tuple[str, str, dict[str, str], dict[str, str] | None]
+
+
+def _parallel(app: Flask, calls: list[Call]) -> list[int]:
+    """Run (method, path, headers, json) requests at once from threads; returns the status
+    codes."""
     barrier = threading.Barrier(len(calls))
     codes: list[int] = [0] * len(calls)
 
     def run(i: int) -> None:
-        method, path, headers = calls[i]
+        method, path, headers, body = calls[i]
         client = app.test_client()
         barrier.wait()
-        codes[i] = getattr(client, method)(path, headers=headers).status_code
+        codes[i] = getattr(client, method)(path, headers=headers, json=body).status_code
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
     for t in threads:
@@ -65,8 +69,9 @@ def test_fifty_parallel_enrolments_for_ten_seats(pg_url: str) -> None:
     app, engine, settings = _app(pg_url)
     op = auth(settings, "operator")
     s = new_session(app.test_client(), op, capacity=10)
-    who = [auth(settings, "umkm", add_business(engine)) for _ in range(50)]
-    codes = _parallel(app, [("post", f"/v1/sessions/{s['id']}/enrolments", h) for h in who])
+    who = [owner_of(settings, engine) for _ in range(50)]
+    codes = _parallel(app, [("post", f"/v1/sessions/{s['id']}/enrolments", h, {"umkm_id": u})
+                            for u, h in who])
     assert sorted(codes) == [201] * 10 + [202] * 40
     seats = _seats(engine, s["id"])
     # Arrival order = order of taking the session lock: the first ten hold the seats and the
@@ -86,8 +91,9 @@ def test_fifty_parallel_enrolments_for_ten_seats(pg_url: str) -> None:
 def test_parallel_double_enrolment_of_one_business_gives_one_seat(pg_url: str) -> None:
     app, engine, settings = _app(pg_url)
     s = new_session(app.test_client(), auth(settings, "operator"), capacity=3)
-    me = auth(settings, "umkm", add_business(engine))
-    codes = _parallel(app, [("post", f"/v1/sessions/{s['id']}/enrolments", me)] * 8)
+    uid, me = owner_of(settings, engine)
+    codes = _parallel(app, [("post", f"/v1/sessions/{s['id']}/enrolments", me,
+                             {"umkm_id": uid})] * 8)
     assert sorted(codes) == [201] + [409] * 7
     assert len(_seats(engine, s["id"])) == 1
 
@@ -97,18 +103,19 @@ def test_parallel_cancellations_promote_the_waitlist_head_exactly(pg_url: str) -
     app, engine, settings = _app(pg_url)
     s = new_session(app.test_client(), auth(settings, "operator"), capacity=5)
     url = f"/v1/sessions/{s['id']}/enrolments"
-    ids = [add_business(engine) for _ in range(15)]
+    owners = [owner_of(settings, engine) for _ in range(15)]
+    ids, heads = [u for u, _ in owners], dict(owners)
     client = app.test_client()
     for uid in ids:  # sequential: a known arrival order
-        client.post(url, headers=auth(settings, "umkm", uid))
-    leaving = [("delete", url + "/me", auth(settings, "umkm", uid)) for uid in ids[:5]]
+        client.post(url, json={"umkm_id": uid}, headers=heads[uid])
+    leaving: list[Call] = [("delete", f"{url}/{uid}", heads[uid], None) for uid in ids[:5]]
     assert _parallel(app, leaving) == [200] * 5
     states = {r.umkm_id: r.state for r in _seats(engine, s["id"])}
     assert [states[u] for u in ids] == ["cancelled"] * 5 + ["enrolled"] * 5 + ["waitlisted"] * 5
     promoted = [d["umkm_id"] for d in _outbox(engine, "bbi.training.promoted.v1")]
     assert promoted == ids[5:10]  # in waitlist order
-    positions = [client.get("/v1/me/enrolments", headers=auth(settings, "umkm", u))
-                 .get_json()[0]["position"] for u in ids[10:]]
+    positions = [client.get("/v1/me/enrolments", headers=heads[u]).get_json()[0]["position"]
+                 for u in ids[10:]]
     assert positions == [1, 2, 3, 4, 5]
 
 
@@ -117,9 +124,10 @@ def test_attendance_csv_is_all_or_nothing(db_url: str) -> None:
     app, engine = build(settings)
     client, op = app.test_client(), auth(settings, "operator")
     s = new_session(client, op, capacity=2)
-    ids = [add_business(engine) for _ in range(3)]
-    for uid in ids:
-        client.post(f"/v1/sessions/{s['id']}/enrolments", headers=auth(settings, "umkm", uid))
+    owners = [owner_of(settings, engine) for _ in range(3)]
+    ids = [u for u, _ in owners]
+    for uid, h in owners:
+        client.post(f"/v1/sessions/{s['id']}/enrolments", json={"umkm_id": uid}, headers=h)
     start_now(engine, s["id"])
     bad = "\n".join(["umkm_id", ids[0], str(uuid.uuid4()), ids[1], "12345", ids[2],
                      f"{ids[1]},extra", ""])

@@ -22,7 +22,7 @@ from tests.unit.registration_helpers import payload
 PLUMBING = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
             "/docs/<path:filename>", "/static/<path:filename>"}
 PUBLIC: dict[str, set[tuple[str, str]]] = {
-    "registration": {("POST", "/v1/umkm"), ("GET", "/v1/reference/provinces"),
+    "registration": {("GET", "/v1/reference/provinces"),
                      ("GET", "/v1/reference/kbli-sections"), ("GET", "/v1/reference/platforms"),
                      ("GET", "/v1/reference/consent")},
     "training": {("GET", "/v1/courses"), ("GET", "/v1/courses/<uuid:course_id>"),
@@ -45,6 +45,8 @@ def _audit(service: str) -> dict[tuple[str, str], frozenset[str]]:
 
 ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
     "registration": {
+        ("POST", "/v1/umkm"): UMKM,  # a signed-in person registers, and owns, the business
+        ("POST", "/v1/umkm/claims"): UMKM, ("GET", "/v1/umkm/mine"): UMKM,
         ("GET", "/v1/umkm"): OPS, ("GET", "/v1/umkm/export.csv"): OPS,
         ("GET", "/v1/umkm/<uuid:umkm_id>"): OPS | UMKM,        # the owner only: see below
         ("DELETE", "/v1/umkm/<uuid:umkm_id>"): frozenset({"admin"}) | UMKM,
@@ -56,10 +58,10 @@ ALLOWED: dict[str, dict[tuple[str, str], frozenset[str]]] = {
         ("POST", "/v1/sessions"): OPS, ("PATCH", "/v1/sessions/<uuid:session_id>"): OPS,
         ("POST", "/v1/sessions/<uuid:session_id>/cancel"): OPS,
         ("POST", "/v1/sessions/<uuid:session_id>/attendance"): OPS,
-        ("POST", "/v1/sessions/<uuid:session_id>/enrolments"): UMKM,
-        ("DELETE", "/v1/sessions/<uuid:session_id>/enrolments/me"): UMKM,
+        ("POST", "/v1/sessions/<uuid:session_id>/enrolments"): UMKM,   # names the business
+        ("DELETE", "/v1/sessions/<uuid:session_id>/enrolments/<uuid:umkm_id>"): UMKM,
         ("GET", "/v1/me/enrolments"): UMKM, ("GET", "/v1/me/completions"): UMKM,
-        ("GET", "/v1/me/courses/<uuid:course_id>/progress"): UMKM,
+        ("GET", "/v1/me/courses/<uuid:course_id>/progress"): UMKM,          # ?umkm_id=
         ("POST", "/v1/me/courses/<uuid:course_id>/modules/<module_key>/done"): UMKM,
         **_audit("training")},
     "campaign": {
@@ -169,7 +171,8 @@ def test_every_protected_route_refuses_every_forged_caller(service: str, tmp_pat
             tally[name] += 1
         for role in ROLES:
             sub = _subject(role)
-            # An owner's token opens its own registration (another owner's: a test below).
+            # An owner's token gets past auth to the ownership check (the business is unknown
+            # here: 404 or 409); another owner's business is refused in the tests below.
             own = url(rule, sub) if role == "umkm" and "umkm_id" in rule else path
             resp = call(client, method, own, bearer(s, role, sub))
             if role in ALLOWED[service][(method, rule)]:
@@ -205,22 +208,24 @@ def test_an_owner_token_opens_only_its_own_registration(tmp_path: Path,
     app, s = build("registration", f"sqlite:///{tmp_path / 'db.sqlite'}")
     client = app.test_client()
     owners = []
-    for n in (1, 2):
-        resp = client.post("/v1/umkm", json=payload(n))
+    for n in (1, 2):  # two people, each registering their business
+        who = bearer(s, "umkm", f"kc-person-{n}")
+        resp = client.post("/v1/umkm", json=payload(n), headers=who)
         assert resp.status_code == 201, resp.get_json()
-        owners.append(resp.get_json())
-    a, b = owners
-    mine = {"Authorization": f"Bearer {a['access_token']}"}
+        owners.append((resp.get_json(), who))
+    (a, mine), (b, theirs) = owners
     assert client.get(f"/v1/umkm/{a['id']}", headers=mine).status_code == 200
     for method in ("GET", "DELETE"):
         assert_problem(call(client, method, f"/v1/umkm/{b['id']}", mine), 403,
                        f"{method} another owner's registration")
+    # A token whose subject is the business id is no owner: subjects are people.
+    assert_problem(call(client, "GET", f"/v1/umkm/{b['id']}", bearer(s, "umkm", b["id"])), 403,
+                   "the business id as subject")
     # An operator may read it but only an admin or the owner may withdraw it.
     assert client.get(f"/v1/umkm/{b['id']}", headers=bearer(s, "operator")).status_code == 200
     assert_problem(call(client, "DELETE", f"/v1/umkm/{b['id']}", bearer(s, "operator")), 403,
                    "operator withdraws")
-    assert client.get(f"/v1/umkm/{b['id']}", headers=bearer(s, "umkm", b["id"])).status_code \
-        == 200
+    assert client.get(f"/v1/umkm/{b['id']}", headers=theirs).status_code == 200
 
 
 def test_partner_endpoint_refuses_missing_and_wrong_api_keys(tmp_path: Path) -> None:
@@ -238,7 +243,8 @@ def bearer_admin(app: Flask) -> str:
 
 
 @pytest.mark.parametrize("service,claims,sub", [
-    ("training", {}, "not-a-uuid"),                          # umkm subject must be a business id
+    ("registration", {}, "3171011708450001"),  # an owner's subject events could not carry
+    ("registration", {}, "sri@example.id"),
     ("campaign", {"agency": "", "region": "31"}, "198001012005011001"),
     ("campaign", {"agency": "Kemenkeu", "region": "00"}, "198001012005011001"),
     ("campaign", {"agency": "Kemenkeu", "region": "31"}, "12345"),  # not a NIP
@@ -246,9 +252,9 @@ def bearer_admin(app: Flask) -> str:
 def test_tokens_with_a_valid_signature_but_unusable_claims_are_403(
         service: str, claims: dict[str, str], sub: str, tmp_path: Path) -> None:
     app, s = build(service, f"sqlite:///{tmp_path / 'db.sqlite'}")
-    role = "umkm" if service == "training" else "official"
-    path = "/v1/me/enrolments" if service == "training" else "/v1/campaigns/kode-1/join"
-    method = "GET" if service == "training" else "POST"
+    role = "umkm" if service == "registration" else "official"
+    path = "/v1/umkm" if service == "registration" else "/v1/campaigns/kode-1/join"
+    method = "POST"
     from services.common.auth import issue_token
 
     headers = {"Authorization": "Bearer " + issue_token(s, sub, role, **claims)}

@@ -18,7 +18,7 @@ from tests.unit.training_helpers import course_body
 
 # (service, path, role, a valid body) of every endpoint that creates something from free text.
 CREATE = [
-    ("registration", "/v1/umkm", None, payload(1)),
+    ("registration", "/v1/umkm", "umkm", payload(1)),
     ("training", "/v1/courses", "operator", course_body()),
     ("campaign", "/v1/campaigns", "operator", campaign_body()),
 ]
@@ -143,7 +143,7 @@ def test_injection_strings_are_stored_and_returned_verbatim(
             "campaign": "/v1/campaigns"}[service]
     for n, text in enumerate(HOSTILE, start=1):
         resp = client.post(path, json=_text_fields(service, text, n),
-                           headers={} if service == "registration" else op)
+                           headers=bearer(s, "umkm") if service == "registration" else op)
         assert resp.status_code == 201, (text, resp.get_data(as_text=True)[:400])
         raw = resp.get_data(as_text=True)
         assert "<script>" not in raw or service != "registration"  # nothing echoes unasked
@@ -170,7 +170,7 @@ def test_injection_in_query_and_path_parameters(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     app, s = _app("registration", tmp_path, monkeypatch)
     client, op = app.test_client(), bearer(s, "operator")
-    assert client.post("/v1/umkm", json=payload(1)).status_code == 201
+    assert client.post("/v1/umkm", json=payload(1), headers=bearer(s, "umkm")).status_code == 201
     for text in HOSTILE:
         for query in ({"province_code": text}, {"status": text}, {"cursor": text},
                       {"limit": text}, {"platform": text}):

@@ -9,7 +9,7 @@ from pathlib import Path
 from services.common.events import make_event
 from tests.event_factories import registered
 from tests.security import pii_guard
-from tests.security.apps import build
+from tests.security.apps import bearer, build
 from tests.unit.registration_helpers import nik, payload
 
 NIK = nik(7)
@@ -50,10 +50,11 @@ def test_business_ids_uuids_hashes_and_times_are_not_personal() -> None:
 
 
 def test_a_registration_logs_and_publishes_no_personal_data(tmp_path: Path) -> None:
-    app, _ = build("registration", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    app, s = build("registration", f"sqlite:///{tmp_path / 'db.sqlite'}")
     before = dict(pii_guard.RECORDER.scanned)
     with pii_guard.planted() as found:
-        resp = app.test_client().post("/v1/umkm", json=payload(3))
+        resp = app.test_client().post("/v1/umkm", json=payload(3),
+                                      headers=bearer(s, "umkm", "kc-owner-1"))
         assert resp.status_code == 201
     assert found == []
     assert pii_guard.RECORDER.scanned["event"] > before["event"]  # the event was scanned

@@ -50,6 +50,14 @@ def bearer(settings: Settings, role: str, sub: str = "op-1") -> dict[str, str]:
     return {"Authorization": "Bearer " + issue_token(settings, sub, role)}
 
 
+OWNER = "kc-owner-1"  # a person's account subject at the identity provider (pseudonymous)
+
+
+def owner(settings: Settings, sub: str = OWNER) -> dict[str, str]:
+    """A signed-in owner (role umkm): registers businesses and follows their own."""
+    return bearer(settings, "umkm", sub)
+
+
 def outbox_events(app: Flask) -> list[dict[str, Any]]:
     """Every staged event (CloudEvents dicts) in id order."""
     t = metadata.tables["outbox"]
@@ -58,8 +66,10 @@ def outbox_events(app: Flask) -> list[dict[str, Any]]:
                 conn.execute(sa.select(t.c.payload).order_by(t.c.id)).scalars()]
 
 
+# The trade name ("Warung Bu Sri n") is not here: events carry it, as a public catalogue
+# shows it, so officials can name who they bought from (DESIGN §3).
 PII_VALUES = ("Sri Rahayu", "sri@example.id", "+6281234567890", "081234567890",
-              nik(1), nik(2), nik(3), "Warung Bu Sri", "Jl. Melati")
+              nik(1), nik(2), nik(3), "Jl. Melati")
 
 
 def assert_no_pii(texts: list[str]) -> None:

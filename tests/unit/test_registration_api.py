@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 import sqlalchemy as sa
 
@@ -15,6 +14,7 @@ from tests.unit.registration_helpers import (
     make_app,
     nik,
     outbox_events,
+    owner,
     payload,
     sqlite_url,
 )
@@ -30,24 +30,36 @@ def _codes(r: Any, field: str) -> list[str]:
     return [e["code"] for e in r.get_json()["errors"]["json"][field]]
 
 
-def test_register_answers_id_status_and_owner_token(env: Any) -> None:
+def test_register_needs_an_owner_and_answers_no_token(env: Any) -> None:
     client, settings, app = env
-    r = client.post("/v1/umkm", json=payload())
+    assert client.post("/v1/umkm", json=payload()).status_code == 401
+    official = client.post("/v1/umkm", json=payload(), headers=bearer(settings, "official"))
+    assert official.status_code == 403
+    r = client.post("/v1/umkm", json=payload(), headers=owner(settings))
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
-    assert body["status"] == "registered" and body["scale"] == "mikro"
-    claims = jwt.decode(body["access_token"], settings.jwt_secret, algorithms=["HS256"],
-                        audience=settings.jwt_audience)
-    assert claims["realm_access"]["roles"] == ["umkm"] and claims["sub"] == body["id"]
+    assert body == {"id": body["id"], "status": "registered", "scale": "mikro"}  # no token
     with app.extensions["bbi_engine"].connect() as conn:
         row = conn.execute(sa.select(umkm)).one()
+    assert row.owner_subject == "kc-owner-1"
     assert row.nik_last4 == "0001" and nik(1) not in str(tuple(row))
     assert row.phone == "+6281234567890" and row.consent_version == "2025-01"
     assert row.consent_at is not None
     events = outbox_events(app)
     assert [e["type"] for e in events] == ["bbi.umkm.registered.v1"]
     assert events[0]["data"]["channel"] == "public" and events[0]["subject"] == body["id"]
+    data = events[0]["data"]
+    assert (data["owner_subject"], data["trade_name"], data["nib"]) == (
+        "kc-owner-1", "Warung Bu Sri 1", payload()["nib"])
     assert_no_pii([str(e) for e in events])
+
+
+def test_a_subject_events_cannot_carry_is_refused(env: Any) -> None:
+    client, settings, app = env
+    for sub in ("sri@example.id", "3171011708450001", "Sri Rahayu"):
+        r = client.post("/v1/umkm", json=payload(), headers=owner(settings, sub))
+        assert r.status_code == 403 and r.get_json()["code"] == "subject_unusable"
+    assert outbox_events(app) == []
 
 
 @pytest.mark.parametrize("over,field,code", [
@@ -72,7 +84,7 @@ def test_register_answers_id_status_and_owner_token(env: Any) -> None:
 def test_invalid_fields_are_422_with_bilingual_codes(env: Any, over: dict[str, Any],
                                                      field: str, code: str) -> None:
     client, _, _ = env
-    r = client.post("/v1/umkm", json=payload(**over))
+    r = client.post("/v1/umkm", json=payload(**over), headers=owner(env[1]))
     assert r.status_code == 422 and r.mimetype == "application/problem+json"
     errors = r.get_json()["errors"]["json"][field]
     flat = errors if isinstance(errors, list) else [e for v in errors.values() for e in
@@ -86,37 +98,41 @@ def test_consent_is_required(env: Any) -> None:
     client, _, _ = env
     body = payload()
     del body["consent"]
-    r = client.post("/v1/umkm", json=body)
+    r = client.post("/v1/umkm", json=body, headers=owner(env[1]))
     assert r.status_code == 422 and _codes(r, "consent") == ["required"]
 
 
 def test_annual_sales_alone_decides_the_scale(env: Any) -> None:
     client, _, _ = env
-    r = client.post("/v1/umkm", json=payload(capital_idr=None, annual_sales_idr=3_000_000_000))
+    r = client.post("/v1/umkm", json=payload(capital_idr=None, annual_sales_idr=3_000_000_000),
+                    headers=owner(env[1]))
     assert r.status_code == 201 and r.get_json()["scale"] == "kecil"
 
 
 def test_duplicates_are_409_with_the_existing_registration(env: Any) -> None:
-    client, _, app = env
-    first = client.post("/v1/umkm", json=payload()).get_json()
-    same_nib = client.post("/v1/umkm", json=payload(2, nib=payload()["nib"]))
+    client, settings, app = env
+    h = owner(settings)
+    first = client.post("/v1/umkm", json=payload(), headers=h).get_json()
+    same_nib = client.post("/v1/umkm", json=payload(2, nib=payload()["nib"]), headers=h)
     assert same_nib.status_code == 409
     assert same_nib.get_json()["code"] == "already_registered"
     assert same_nib.get_json()["id"] == first["id"]
     assert same_nib.get_json()["current_status"] == "registered"
+    assert same_nib.get_json()["claimable"] is False  # it has an owner
     same_nik_name = client.post("/v1/umkm", json=payload(
-        1, nib=None, business_name="  warung BU-SRI  1 "))
+        1, nib=None, business_name="  warung BU-SRI  1 "), headers=h)
     assert same_nik_name.status_code == 409 and same_nik_name.get_json()["id"] == first["id"]
     other_business = client.post("/v1/umkm", json=payload(1, nib=None,
-                                                          business_name="Katering Sri"))
+                                                          business_name="Katering Sri"),
+                                 headers=h)
     assert other_business.status_code == 201
     with app.extensions["bbi_engine"].connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(umkm)).scalar_one() == 2
 
 
 def test_idempotency_key_replays_the_first_answer(env: Any) -> None:
-    client, _, app = env
-    h = {"Idempotency-Key": "reg-1"}
+    client, settings, app = env
+    h = {"Idempotency-Key": "reg-1"} | owner(settings)
     a = client.post("/v1/umkm", json=payload(), headers=h)
     b = client.post("/v1/umkm", json=payload(), headers=h)
     assert a.status_code == b.status_code == 201
@@ -127,39 +143,42 @@ def test_idempotency_key_replays_the_first_answer(env: Any) -> None:
 
 
 def test_rate_limit_per_client_with_retry_after(env: Any, monkeypatch: Any) -> None:
-    client, _, _ = env
+    client, settings, _ = env
     monkeypatch.setenv("REGISTRATION_RATE_LIMIT", "2")
-    a = {"REMOTE_ADDR": "10.0.0.1"}
-    assert client.post("/v1/umkm", json=payload(1), environ_base=a).status_code == 201
-    assert client.post("/v1/umkm", json=payload(1), environ_base=a).status_code == 409
-    r = client.post("/v1/umkm", json=payload(2), environ_base=a)
+    a, h = {"REMOTE_ADDR": "10.0.0.1"}, owner(settings)
+    assert client.post("/v1/umkm", json=payload(1), environ_base=a, headers=h).status_code \
+        == 201
+    assert client.post("/v1/umkm", json=payload(1), environ_base=a, headers=h).status_code \
+        == 409
+    r = client.post("/v1/umkm", json=payload(2), environ_base=a, headers=h)
     assert r.status_code == 429 and r.get_json()["code"] == "rate_limited"
     assert 1 <= int(r.headers["Retry-After"]) <= 60
-    other = client.post("/v1/umkm", json=payload(2), environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    other = client.post("/v1/umkm", json=payload(2), environ_base={"REMOTE_ADDR": "10.0.0.2"},
+                        headers=h)
     assert other.status_code == 201
 
 
 def test_body_size_is_bounded(env: Any) -> None:
-    client, _, _ = env
-    r = client.post("/v1/umkm", json=payload(address="x" * 10_000))
+    client, settings, _ = env
+    r = client.post("/v1/umkm", json=payload(address="x" * 10_000), headers=owner(settings))
     assert r.status_code == 413 and r.get_json()["code"] == "payload_too_large"
 
 
 def test_get_owner_sees_non_personal_fields_operator_also_contact(env: Any) -> None:
     client, settings, _ = env
-    created = client.post("/v1/umkm", json=payload()).get_json()
+    created = client.post("/v1/umkm", json=payload(), headers=owner(settings)).get_json()
     url = f"/v1/umkm/{created['id']}"
     assert client.get(url).status_code == 401
-    owner = client.get(url, headers={"Authorization": "Bearer " + created["access_token"]})
-    assert owner.status_code == 200
-    body = owner.get_json()
+    mine = client.get(url, headers=owner(settings))
+    assert mine.status_code == 200
+    body = mine.get_json()
     assert body["status"] == "registered" and body["province_code"] == "31"
     assert "nik_masked" not in body and "phone" not in body and "owner_name" not in body
     op = client.get(url, headers=bearer(settings, "operator")).get_json()
     assert op["nik_masked"] == "*" * 12 + "0001" and op["phone"] == "+6281234567890"
     assert op["email"] == "sri@example.id" and op["platforms_declared"] == ["shopee"]
-    other = bearer(settings, "umkm", "00000000-0000-0000-0000-000000000000")
-    assert client.get(url, headers=other).status_code == 403
+    other = client.get(url, headers=owner(settings, "kc-someone-else"))
+    assert other.status_code == 403 and other.get_json()["code"] == "not_owner"
     assert client.get(url, headers=bearer(settings, "official")).status_code == 403
     bad = client.get(url, headers={"Authorization": "Bearer nonsense"})
     assert bad.status_code == 401 and bad.get_json()["code"] == "token_malformed"
@@ -189,7 +208,8 @@ def test_reference_lists(env: Any) -> None:
 def test_openapi_documents_every_endpoint(env: Any) -> None:
     client, _, _ = env
     paths = client.get("/openapi.json").get_json()["paths"]
-    for p in ("/v1/umkm", "/v1/umkm/{umkm_id}", "/v1/umkm/export.csv",
+    for p in ("/v1/umkm", "/v1/umkm/{umkm_id}", "/v1/umkm/export.csv", "/v1/umkm/mine",
+              "/v1/umkm/claims",
               "/v1/umkm/{umkm_id}/verification", "/v1/umkm/{umkm_id}/platforms",
               "/v1/umkm/{umkm_id}/curation", "/v1/partner/onboardings",
               "/v1/reference/provinces"):

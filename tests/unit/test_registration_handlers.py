@@ -14,7 +14,7 @@ from services.registration import handlers, partner_batch, ratelimit
 from services.registration.schemas import PartnerItemIn, RegistrationIn
 from services.registration.store import metadata, umkm
 from services.registration.worker import build_worker
-from tests.unit.registration_helpers import payload, sqlite_url
+from tests.unit.registration_helpers import OWNER, payload, sqlite_url
 
 
 @pytest.fixture
@@ -38,11 +38,12 @@ def test_a_duplicate_is_caught_from_the_unique_constraint(db: Any) -> None:
     """No look-up before the insert (it would also miss a parallel insert): the constraint's
     IntegrityError becomes a 409 naming the existing registration, and nothing is staged."""
     engine, s = db
-    first = handlers.register(engine, s, RegistrationIn().load(payload()))
+    first = handlers.register(engine, s, RegistrationIn().load(payload()), OWNER)
     with pytest.raises(ApiError) as info:
-        handlers.register(engine, s, RegistrationIn().load(payload()))
+        handlers.register(engine, s, RegistrationIn().load(payload()), OWNER)
     assert info.value.status == 409 and info.value.code == "already_registered"
-    assert info.value.extra == {"id": first["id"], "current_status": "registered"}
+    assert info.value.extra == {"id": first["id"], "current_status": "registered",
+                                "claimable": False}
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(umkm)).scalar_one() == 1
         assert conn.execute(sa.select(sa.func.count()).select_from(
@@ -51,7 +52,7 @@ def test_a_duplicate_is_caught_from_the_unique_constraint(db: Any) -> None:
 
 def test_partner_batch_retries_after_a_concurrent_insert(db: Any, monkeypatch: Any) -> None:
     engine, s = db
-    handlers.register(engine, s, RegistrationIn().load(payload(1)))
+    handlers.register(engine, s, RegistrationIn().load(payload(1)), OWNER)
     real, calls = partner_batch.existing_matches, {"n": 0}
 
     def blind_first(conn: Any, code: str, rows: Any) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.registration_helpers import bearer, make_app, payload, sqlite_url
+from tests.unit.registration_helpers import bearer, make_app, owner, payload, sqlite_url
 
 
 @pytest.fixture
@@ -21,7 +21,8 @@ def env(tmp_path: Path) -> Any:
         over: dict[str, Any] = {}
         if n % 2 == 0:
             over = {"province_code": "32", "regency_code": "3273", "capital_idr": 2_000_000_000}
-        ids.append(client.post("/v1/umkm", json=payload(n, **over)).get_json()["id"])
+        ids.append(client.post("/v1/umkm", json=payload(n, **over),
+                               headers=owner(settings)).get_json()["id"])
     for i in ids[:2]:
         client.post(f"/v1/umkm/{i}/verification", json={}, headers=op)
     client.post(f"/v1/umkm/{ids[0]}/platforms", headers=op,
@@ -49,9 +50,9 @@ def test_list_requires_operator(env: Any) -> None:
     from services.common.auth import issue_token
     from services.common.config import Settings
     s = Settings.from_env("registration")
-    owner = {"Authorization": "Bearer " + issue_token(s, ids[0], "umkm")}
-    assert client.get("/v1/umkm", headers=owner).status_code == 403
-    assert client.get("/v1/umkm/export.csv", headers=owner).status_code == 403
+    mine = {"Authorization": "Bearer " + issue_token(s, "kc-owner-1", "umkm")}
+    assert client.get("/v1/umkm", headers=mine).status_code == 403
+    assert client.get("/v1/umkm/export.csv", headers=mine).status_code == 403
 
 
 def test_keyset_pages_cover_everything_once(env: Any) -> None:
@@ -98,7 +99,8 @@ def test_csv_export_route_and_accept_header_match_the_filter(env: Any) -> None:
 def test_csv_neutralises_formulas(tmp_path: Path) -> None:
     app, settings = make_app(sqlite_url(tmp_path))
     client = app.test_client()
-    client.post("/v1/umkm", json=payload(business_name="=HYPERLINK(\"x\")"))
+    client.post("/v1/umkm", json=payload(business_name="=HYPERLINK(\"x\")"),
+                headers=owner(settings))
     text = client.get("/v1/umkm/export.csv", headers=bearer(settings, "operator")).get_data(
         as_text=True)
     assert "'=HYPERLINK" in text

@@ -11,7 +11,13 @@ from click.testing import CliRunner
 
 from services.registration.partner import create_partner
 from services.registration.store import partners, umkm
-from tests.unit.registration_helpers import make_app, outbox_events, payload, sqlite_url
+from tests.unit.registration_helpers import (
+    make_app,
+    outbox_events,
+    owner,
+    payload,
+    sqlite_url,
+)
 
 URL = "/v1/partner/onboardings"
 
@@ -50,7 +56,8 @@ def test_api_key_is_stored_hashed(env: Any) -> None:
 
 def test_batch_results_created_duplicate_invalid_and_resend_creates_nothing(env: Any) -> None:
     client, app, key = env
-    public = client.post("/v1/umkm", json=payload(9)).get_json()
+    public = client.post("/v1/umkm", json=payload(9),
+                         headers=owner(app.config["BBI_SETTINGS"])).get_json()
     batch = [item(1), item(2), item(1, merchant_ref="TP-1b"),   # same NIB as #0 in the batch
              item(3, merchant_ref="TP-1"),                      # same merchant ref as #0
              item(9, merchant_ref="TP-9"),                      # registered publicly already
@@ -123,7 +130,8 @@ def test_partner_body_limit_is_larger_than_the_default(tmp_path: Path) -> None:
     assert r.status_code == 200 and r.get_json()["summary"]["created"] == 29
     replay = client.post(URL, json=big, headers=h)
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.get_json() == r.get_json()
-    assert client.post("/v1/umkm", json=payload(address="x" * 5000)).status_code == 413
+    assert client.post("/v1/umkm", json=payload(address="x" * 5000),
+                       headers=owner(settings)).status_code == 413
 
 
 def test_bbi_partner_create_prints_a_working_key(tmp_path: Path, monkeypatch: Any) -> None:

@@ -13,6 +13,7 @@ from tests.unit.registration_helpers import (
     bearer,
     make_app,
     outbox_events,
+    owner,
     payload,
     sqlite_url,
 )
@@ -22,7 +23,7 @@ from tests.unit.registration_helpers import (
 def env(tmp_path: Path) -> Any:
     app, settings = make_app(sqlite_url(tmp_path))
     client = app.test_client()
-    created = client.post("/v1/umkm", json=payload()).get_json()
+    created = client.post("/v1/umkm", json=payload(), headers=owner(settings)).get_json()
     return client, settings, app, created
 
 
@@ -38,8 +39,7 @@ def test_operator_endpoints_need_an_operator_token(env: Any, path: str, body: di
     client, settings, _, created = env
     url = f"/v1/umkm/{created['id']}/{path}"
     assert client.post(url, json=body).status_code == 401
-    owner = {"Authorization": "Bearer " + created["access_token"]}
-    assert client.post(url, json=body, headers=owner).status_code == 403
+    assert client.post(url, json=body, headers=owner(settings)).status_code == 403
     assert client.post(url, json=body, headers=bearer(settings, "official")).status_code == 403
     unknown = "/v1/umkm/3f0c5b8e-1111-4222-8333-444455556666/" + path
     assert client.post(unknown, json=body, headers=_op(settings)).status_code == 404
@@ -113,28 +113,37 @@ def test_withdrawal_by_owner_erases_personal_data_and_keeps_counts(env: Any) -> 
                 headers=_op(settings))
     assert client.delete(base).status_code == 401
     assert client.delete(base, headers=_op(settings)).status_code == 403
-    owner = {"Authorization": "Bearer " + created["access_token"]}
-    r = client.delete(base, headers=owner)
+    not_mine = client.delete(base, headers=owner(settings, "kc-someone-else"))
+    assert not_mine.status_code == 403 and not_mine.get_json()["code"] == "not_owner"
+    mine = owner(settings)
+    r = client.delete(base, headers=mine)
     assert r.status_code == 200 and r.get_json()["status"] == "withdrawn"
     with app.extensions["bbi_engine"].connect() as conn:
         row = conn.execute(sa.select(umkm)).one()
         store = conn.execute(sa.select(umkm_platforms.c.store_url)).scalar_one()
     for col in ("business_name", "business_name_norm", "owner_name", "nik_hash", "nik_last4",
-                "nib", "phone", "email", "address", "postal_code", "npwp", "mentor_org"):
+                "nib", "phone", "email", "address", "postal_code", "npwp", "mentor_org",
+                "owner_subject"):
         assert getattr(row, col) is None, col
     assert store is None
     assert (row.status, row.province_code, row.scale) == ("withdrawn", "31", "mikro")
     assert_no_pii([str(tuple(row))])
     assert outbox_events(app)[-1]["type"] == "bbi.umkm.withdrawn.v1"
-    again = client.delete(base, headers=owner)
+    again = client.delete(base, headers=_admin(settings))
     assert again.status_code == 409 and again.get_json()["current_status"] == "withdrawn"
+    # The link to the person's account went with the rest: it is no longer listed as theirs.
+    assert client.get("/v1/umkm/mine", headers=mine).get_json()["items"] == []
     # The person may register again: nothing identifying is left to match.
-    assert client.post("/v1/umkm", json=payload()).status_code == 201
+    assert client.post("/v1/umkm", json=payload(), headers=mine).status_code == 201
+
+
+def _admin(settings: Any) -> dict[str, str]:
+    return bearer(settings, "admin")
 
 
 def test_admin_may_withdraw(env: Any) -> None:
     client, settings, _, created = env
     r = client.delete(f"/v1/umkm/{created['id']}", headers=bearer(settings, "admin"))
     assert r.status_code == 200
-    other = bearer(settings, "umkm", "3f0c5b8e-1111-4222-8333-444455556666")
+    other = owner(settings, "3f0c5b8e-1111-4222-8333-444455556666")
     assert client.delete(f"/v1/umkm/{created['id']}", headers=other).status_code == 403

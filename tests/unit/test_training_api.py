@@ -12,12 +12,12 @@ from services.common.config import Settings
 from services.training import consumer
 from services.training.store import enrolments
 from tests.unit.training_helpers import (
-    add_business,
     auth,
     build,
     course_body,
     events,
     new_session,
+    owner_of,
     session_body,
     start_now,
     withdrawn,
@@ -31,9 +31,18 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
     return app.test_client(), settings, engine, auth(settings, "operator")
 
 
-def _umkm(env, province: str = "32") -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _umkm(env, province: str = "32") -> tuple[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+    """A business and its owner's token."""
     _, settings, engine, _ = env
-    return auth(settings, "umkm", add_business(engine, province))
+    return owner_of(settings, engine, province)
+
+
+def _enrol(client, url: str, who: tuple[str, dict[str, str]]):  # type: ignore[no-untyped-def]
+    return client.post(url, json={"umkm_id": who[0]}, headers=who[1])
+
+
+def _mine(client, who: tuple[str, dict[str, str]]) -> list:  # type: ignore[no-untyped-def,type-arg]
+    return client.get("/v1/me/enrolments", headers=who[1]).get_json()  # type: ignore[no-any-return]
 
 
 SID = str(uuid.uuid4())
@@ -43,7 +52,7 @@ PROTECTED = [
     ("post", f"/v1/sessions/{SID}/cancel", "operator"),
     ("post", f"/v1/sessions/{SID}/attendance", "operator"),
     ("post", f"/v1/sessions/{SID}/enrolments", "umkm"),
-    ("delete", f"/v1/sessions/{SID}/enrolments/me", "umkm"),
+    ("delete", f"/v1/sessions/{SID}/enrolments/{SID}", "umkm"),
     ("get", "/v1/me/enrolments", "umkm"), ("get", "/v1/me/completions", "umkm"),
     ("get", f"/v1/me/courses/{SID}/progress", "umkm"),
     ("post", f"/v1/me/courses/{SID}/modules/m1/done", "umkm"),
@@ -64,10 +73,41 @@ def test_protected_endpoints_401_without_token_403_with_wrong_role(env, method: 
     assert wrong.status_code == 403 and wrong.get_json()["code"] == "forbidden"
 
 
-def test_umkm_token_whose_subject_is_not_a_business_id_is_forbidden(env) -> None:  # type: ignore[no-untyped-def]
-    client, settings, _, _ = env
-    resp = client.get("/v1/me/enrolments", headers=auth(settings, "umkm", "not-a-uuid"))
-    assert resp.status_code == 403
+def test_an_owner_acts_only_for_their_own_businesses(env) -> None:  # type: ignore[no-untyped-def]
+    client, settings, engine, op = env
+    s = new_session(client, op)
+    url = f"/v1/sessions/{s['id']}/enrolments"
+    mine, theirs = _umkm(env), _umkm(env)
+    stolen = client.post(url, json={"umkm_id": theirs[0]}, headers=mine[1])
+    assert stolen.status_code == 403 and stolen.get_json()["code"] == "not_owner"
+    assert stolen.mimetype == "application/problem+json" and stolen.get_json()["message_id"]
+    # A token whose subject is the business id is not its owner: subjects are people.
+    as_id = client.post(url, json={"umkm_id": theirs[0]}, headers=auth(settings, "umkm",
+                                                                       theirs[0]))
+    assert as_id.status_code == 403
+    assert events(engine, "bbi.training.enrolled.v1") == []
+    assert _enrol(client, url, theirs).status_code == 201
+    for resp in (client.delete(f"{url}/{theirs[0]}", headers=mine[1]),
+                 client.get(f"/v1/me/enrolments?umkm_id={theirs[0]}", headers=mine[1]),
+                 client.get(f"/v1/me/completions?umkm_id={theirs[0]}", headers=mine[1])):
+        assert resp.status_code == 403 and resp.get_json()["code"] == "not_owner"
+    assert _mine(client, mine) == []
+    assert client.post(url, json={}, headers=mine[1]).status_code == 422  # name the business
+
+
+def test_one_owner_enrols_each_of_their_businesses(env) -> None:  # type: ignore[no-untyped-def]
+    client, settings, engine, op = env
+    s = new_session(client, op)
+    url = f"/v1/sessions/{s['id']}/enrolments"
+    a, _ = owner_of(settings, engine, "31", owner="kc-sri")
+    b, sri = owner_of(settings, engine, "65", owner="kc-sri")
+    assert _enrol(client, url, (a, sri)).status_code == 201
+    assert _enrol(client, url, (b, sri)).status_code == 201
+    both = client.get("/v1/me/enrolments", headers=sri).get_json()
+    assert sorted(e["umkm_id"] for e in both) == sorted([a, b])
+    one = client.get(f"/v1/me/enrolments?umkm_id={b}", headers=sri).get_json()
+    assert [e["umkm_id"] for e in one] == [b]
+    assert client.delete(f"{url}/{a}", headers=sri).get_json()["state"] == "cancelled"
 
 
 def test_courses_create_list_update(env) -> None:  # type: ignore[no-untyped-def]
@@ -137,19 +177,19 @@ def test_enrol_seat_then_waitlist_then_promotion_on_cancel(env) -> None:  # type
     s = new_session(client, op, capacity=2)
     url = f"/v1/sessions/{s['id']}/enrolments"
     who = [_umkm(env) for _ in range(4)]
-    codes = [client.post(url, headers=h).status_code for h in who]
+    codes = [_enrol(client, url, w).status_code for w in who]
     assert codes == [201, 201, 202, 202]
-    third = client.get("/v1/me/enrolments", headers=who[2]).get_json()[0]
+    third = _mine(client, who[2])[0]
     assert third["state"] == "waitlisted" and third["position"] == 1 and third["join_link"] is None
-    first = client.get("/v1/me/enrolments", headers=who[0]).get_json()[0]
+    first = _mine(client, who[0])[0]
     assert first["join_link"] == "https://zoom.example/j/123"
     listed = client.get("/v1/sessions").get_json()[0]
     assert (listed["enrolled"], listed["waitlisted"], listed["seats_left"]) == (2, 2, 0)
 
-    gone = client.delete(url + "/me", headers=who[0])
+    gone = client.delete(f"{url}/{who[0][0]}", headers=who[0][1])
     assert gone.status_code == 200 and gone.get_json()["state"] == "cancelled"
-    assert client.get("/v1/me/enrolments", headers=who[2]).get_json()[0]["state"] == "enrolled"
-    assert client.get("/v1/me/enrolments", headers=who[3]).get_json()[0]["position"] == 1
+    assert _mine(client, who[2])[0]["state"] == "enrolled"
+    assert _mine(client, who[3])[0]["position"] == 1
     types = [e["type"].split(".")[2] for e in events(engine)]
     assert types == ["session_scheduled", "enrolled", "enrolled", "waitlisted", "waitlisted",
                      "cancelled", "promoted"]
@@ -157,14 +197,14 @@ def test_enrol_seat_then_waitlist_then_promotion_on_cancel(env) -> None:  # type
     assert cancel["reason"] == "umkm_cancelled" and cancel["previous_state"] == "enrolled"
     assert events(engine, "bbi.training.waitlisted.v1")[1]["data"]["position"] == 2
     # A waitlisted business leaving frees no seat: nobody is promoted.
-    client.delete(url + "/me", headers=who[3])
+    client.delete(f"{url}/{who[3][0]}", headers=who[3][1])
     assert len(events(engine, "bbi.training.promoted.v1")) == 1
 
 
 def test_seat_events_carry_ids_and_province_only(env) -> None:  # type: ignore[no-untyped-def]
     client, _, engine, op = env
     s = new_session(client, op)
-    client.post(f"/v1/sessions/{s['id']}/enrolments", headers=_umkm(env, "65"))
+    _enrol(client, f"/v1/sessions/{s['id']}/enrolments", _umkm(env, "65"))
     data = events(engine, "bbi.training.enrolled.v1")[0]["data"]
     assert set(data) == {"session_id", "umkm_id", "course_id", "province_code"}
     assert data["province_code"] == "65"
@@ -174,19 +214,19 @@ def test_enrol_twice_is_refused_but_coming_back_after_cancelling_works(env) -> N
     client, _, _, op = env
     s = new_session(client, op)
     url, who = f"/v1/sessions/{s['id']}/enrolments", _umkm(env)
-    assert client.post(url, headers=who).status_code == 201
-    again = client.post(url, headers=who)
+    assert _enrol(client, url, who).status_code == 201
+    again = _enrol(client, url, who)
     assert again.status_code == 409 and again.get_json()["code"] == "already_enrolled"
     assert again.get_json()["current_state"] == "enrolled"
-    client.delete(url + "/me", headers=who)
-    assert client.post(url, headers=who).status_code == 201
+    client.delete(f"{url}/{who[0]}", headers=who[1])
+    assert _enrol(client, url, who).status_code == 201
 
 
 def test_unknown_business_gets_409_with_retry_after(env) -> None:  # type: ignore[no-untyped-def]
     client, settings, _, op = env
     s = new_session(client, op)
-    resp = client.post(f"/v1/sessions/{s['id']}/enrolments",
-                       headers=auth(settings, "umkm", str(uuid.uuid4())))
+    resp = client.post(f"/v1/sessions/{s['id']}/enrolments", json={"umkm_id": str(uuid.uuid4())},
+                       headers=auth(settings, "umkm", "kc-owner-1"))
     assert resp.status_code == 409 and resp.get_json()["code"] == "umkm_not_known_yet"
     assert int(resp.headers["Retry-After"]) > 0
     assert resp.get_json()["message_id"] and resp.get_json()["message_en"]
@@ -195,10 +235,10 @@ def test_unknown_business_gets_409_with_retry_after(env) -> None:  # type: ignor
 def test_withdrawn_business_may_not_enrol(env) -> None:  # type: ignore[no-untyped-def]
     client, settings, engine, op = env
     s = new_session(client, op)
-    uid = add_business(engine)
+    uid, who = owner_of(settings, engine)
     with engine.begin() as conn:
         consumer.on_withdrawn_handler()(conn, withdrawn(uid))
-    resp = client.post(f"/v1/sessions/{s['id']}/enrolments", headers=auth(settings, "umkm", uid))
+    resp = client.post(f"/v1/sessions/{s['id']}/enrolments", json={"umkm_id": uid}, headers=who)
     assert resp.status_code == 409 and resp.get_json()["code"] == "umkm_withdrawn"
 
 
@@ -208,21 +248,21 @@ def test_enrolment_after_deadline_into_cancelled_or_past_session(env) -> None:  
     closed = new_session(client, op, starts_at=soon.isoformat(),
                          enrolment_deadline=(soon - timedelta(days=2)).isoformat())
     who = _umkm(env)
-    resp = client.post(f"/v1/sessions/{closed['id']}/enrolments", headers=who)
+    resp = _enrol(client, f"/v1/sessions/{closed['id']}/enrolments", who)
     assert resp.status_code == 409 and resp.get_json()["code"] == "enrolment_closed"
 
     cancelled = new_session(client, op)
     assert client.post(f"/v1/sessions/{cancelled['id']}/cancel", headers=op).status_code == 200
-    resp = client.post(f"/v1/sessions/{cancelled['id']}/enrolments", headers=who)
+    resp = _enrol(client, f"/v1/sessions/{cancelled['id']}/enrolments", who)
     assert resp.status_code == 409 and resp.get_json()["code"] == "session_cancelled"
 
     past = new_session(client, op)
     start_now(engine, past["id"])
-    resp = client.post(f"/v1/sessions/{past['id']}/enrolments", headers=who)
+    resp = _enrol(client, f"/v1/sessions/{past['id']}/enrolments", who)
     assert resp.status_code == 409 and resp.get_json()["code"] == "session_past"
     upcoming = [x["id"] for x in client.get("/v1/sessions").get_json()]
     assert upcoming == [closed["id"]]  # cancelled and started sessions are not upcoming
-    resp = client.post(f"/v1/sessions/{uuid.uuid4()}/enrolments", headers=who)
+    resp = _enrol(client, f"/v1/sessions/{uuid.uuid4()}/enrolments", who)
     assert resp.status_code == 404
 
 
@@ -230,7 +270,7 @@ def test_cancel_session_notifies_every_seat(env) -> None:  # type: ignore[no-unt
     client, _, engine, op = env
     s = new_session(client, op, capacity=1)
     for _ in range(3):
-        client.post(f"/v1/sessions/{s['id']}/enrolments", headers=_umkm(env))
+        _enrol(client, f"/v1/sessions/{s['id']}/enrolments", _umkm(env))
     resp = client.post(f"/v1/sessions/{s['id']}/cancel", headers=op)
     assert resp.status_code == 200 and resp.get_json()["status"] == "cancelled"
     cancelled = [e["data"] for e in events(engine, "bbi.training.cancelled.v1")]
@@ -249,7 +289,8 @@ def test_cancel_session_notifies_every_seat(env) -> None:  # type: ignore[no-unt
 def test_cancel_enrolment_without_a_seat_is_409(env) -> None:  # type: ignore[no-untyped-def]
     client, _, _, op = env
     s = new_session(client, op)
-    resp = client.delete(f"/v1/sessions/{s['id']}/enrolments/me", headers=_umkm(env))
+    uid, who = _umkm(env)
+    resp = client.delete(f"/v1/sessions/{s['id']}/enrolments/{uid}", headers=who)
     assert resp.status_code == 409 and resp.get_json()["code"] == "not_enrolled"
 
 
@@ -257,7 +298,7 @@ def test_update_session_capacity_promotes_and_cannot_drop_below_enrolled(env) ->
     client, _, engine, op = env
     s = new_session(client, op, capacity=1)
     for _ in range(3):
-        client.post(f"/v1/sessions/{s['id']}/enrolments", headers=_umkm(env))
+        _enrol(client, f"/v1/sessions/{s['id']}/enrolments", _umkm(env))
     resp = client.patch(f"/v1/sessions/{s['id']}", json={"capacity": 2}, headers=op)
     assert resp.status_code == 200
     assert (resp.get_json()["enrolled"], resp.get_json()["waitlisted"]) == (2, 1)
@@ -279,9 +320,10 @@ def test_update_session_capacity_promotes_and_cannot_drop_below_enrolled(env) ->
 def test_idempotency_key_replays_an_enrolment(env) -> None:  # type: ignore[no-untyped-def]
     client, _, engine, op = env
     s = new_session(client, op)
-    who = _umkm(env) | {"Idempotency-Key": "k1"}
-    first = client.post(f"/v1/sessions/{s['id']}/enrolments", headers=who)
-    second = client.post(f"/v1/sessions/{s['id']}/enrolments", headers=who)
+    uid, h = _umkm(env)
+    who = (uid, h | {"Idempotency-Key": "k1"})
+    first = _enrol(client, f"/v1/sessions/{s['id']}/enrolments", who)
+    second = _enrol(client, f"/v1/sessions/{s['id']}/enrolments", who)
     assert first.status_code == second.status_code == 201
     assert second.headers["Idempotent-Replayed"] == "true"
     assert len(events(engine, "bbi.training.enrolled.v1")) == 1

@@ -12,12 +12,12 @@ from services.common.outbox import outbox_table
 from services.training import consumer
 from services.training.store import completions, enrolments, metadata
 from tests.unit.training_helpers import (
-    add_business,
     auth,
     build,
     course_body,
     events,
     new_session,
+    owner_of,
     start_now,
     withdrawn,
 )
@@ -36,9 +36,8 @@ def _seated(env, n: int, capacity: int = 200):  # type: ignore[no-untyped-def]
     s = new_session(client, op, capacity=capacity)
     out = []
     for _ in range(n):
-        uid = add_business(engine)
-        h = auth(settings, "umkm", uid)
-        client.post(f"/v1/sessions/{s['id']}/enrolments", headers=h)
+        uid, h = owner_of(settings, engine)
+        client.post(f"/v1/sessions/{s['id']}/enrolments", json={"umkm_id": uid}, headers=h)
         out.append((uid, h))
     return s, out
 
@@ -66,6 +65,7 @@ def test_attendance_json_completes_and_certifies_idempotently(env) -> None:  # t
     assert len(events(engine, "bbi.training.attended.v1")) == 2
     mine = client.get("/v1/me/completions", headers=who[0][1]).get_json()
     assert mine[0]["certificate_number"] == numbers[who[0][0]]
+    assert mine[0]["umkm_id"] == who[0][0]
     assert client.get("/v1/me/enrolments", headers=who[0][1]).get_json()[0]["state"] == "attended"
 
     again = client.post(url, json={"umkm_ids": [who[0][0], who[2][0]]}, headers=op).get_json()
@@ -130,18 +130,17 @@ def test_attendance_session_state_errors(env) -> None:  # type: ignore[no-untype
 def test_self_paced_course_completes_when_every_module_is_done(env) -> None:  # type: ignore[no-untyped-def]
     client, settings, engine, op = env
     cid = client.post("/v1/courses", json=course_body(), headers=op).get_json()["id"]
-    uid = add_business(engine, "94")
-    me = auth(settings, "umkm", uid)
-    base = f"/v1/me/courses/{cid}"
-    first = client.post(f"{base}/modules/toko-daring/done", headers=me).get_json()
+    uid, me = owner_of(settings, engine, "94")
+    base, mine = f"/v1/me/courses/{cid}", {"umkm_id": uid}
+    first = client.post(f"{base}/modules/toko-daring/done", json=mine, headers=me).get_json()
     assert first == {"course_id": cid, "modules_total": 2, "modules_done": ["toko-daring"],
                      "completed": False, "certificate_number": None}
-    client.post(f"{base}/modules/toko-daring/done", headers=me)  # idempotent
-    last = client.post(f"{base}/modules/foto-produk/done", headers=me).get_json()
+    client.post(f"{base}/modules/toko-daring/done", json=mine, headers=me)  # idempotent
+    last = client.post(f"{base}/modules/foto-produk/done", json=mine, headers=me).get_json()
     assert last["completed"] and last["certificate_number"].startswith("BBI-E-")
-    again = client.post(f"{base}/modules/foto-produk/done", headers=me).get_json()
+    again = client.post(f"{base}/modules/foto-produk/done", json=mine, headers=me).get_json()
     assert again["certificate_number"] == last["certificate_number"]
-    assert client.get(f"{base}/progress", headers=me).get_json() == last
+    assert client.get(f"{base}/progress?umkm_id={uid}", headers=me).get_json() == last
     done = events(engine, "bbi.training.completed.v1")
     assert len(done) == 1 and done[0]["data"] | {"certificate_number": "x"} == {
         "key_id": cid, "umkm_id": uid, "course_id": cid, "province_code": "94",
@@ -153,22 +152,34 @@ def test_self_paced_course_completes_when_every_module_is_done(env) -> None:  # 
 def test_self_paced_errors(env) -> None:  # type: ignore[no-untyped-def]
     client, settings, engine, op = env
     cid = client.post("/v1/courses", json=course_body(), headers=op).get_json()["id"]
-    me = auth(settings, "umkm", add_business(engine))
-    assert client.post(f"/v1/me/courses/{cid}/modules/nope/done", headers=me).status_code == 404
-    assert client.post(f"/v1/me/courses/{uuid.uuid4()}/modules/a/done",
+    uid, me = owner_of(settings, engine)
+    base, mine = "/v1/me/courses", {"umkm_id": uid}
+    assert client.post(f"{base}/{cid}/modules/nope/done", json=mine,
                        headers=me).status_code == 404
-    assert client.get(f"/v1/me/courses/{uuid.uuid4()}/progress", headers=me).status_code == 404
-    stranger = auth(settings, "umkm", str(uuid.uuid4()))
-    resp = client.post(f"/v1/me/courses/{cid}/modules/toko-daring/done", headers=stranger)
+    assert client.post(f"{base}/{uuid.uuid4()}/modules/a/done", json=mine,
+                       headers=me).status_code == 404
+    assert client.get(f"{base}/{uuid.uuid4()}/progress?umkm_id={uid}",
+                      headers=me).status_code == 404
+    assert client.post(f"{base}/{cid}/modules/toko-daring/done", json={},
+                       headers=me).status_code == 422  # which business: required
+    resp = client.post(f"{base}/{cid}/modules/toko-daring/done",
+                       json={"umkm_id": str(uuid.uuid4())}, headers=me)
     assert resp.status_code == 409 and resp.get_json()["code"] == "umkm_not_known_yet"
     assert "Retry-After" in resp.headers
+    stranger = auth(settings, "umkm", "kc-stranger")
+    for resp in (client.post(f"{base}/{cid}/modules/toko-daring/done", json=mine,
+                             headers=stranger),
+                 client.get(f"{base}/{cid}/progress?umkm_id={uid}", headers=stranger)):
+        assert resp.status_code == 403 and resp.get_json()["code"] == "not_owner"
+    assert events(engine, "bbi.training.completed.v1") == []
 
 
 def test_withdrawn_event_cancels_seats_and_promotes(env) -> None:  # type: ignore[no-untyped-def]
     client, _, engine, op = env
     s, who = _seated(env, 3, capacity=1)
     other, _ = _seated(env, 0)
-    client.post(f"/v1/sessions/{other['id']}/enrolments", headers=who[0][1])
+    client.post(f"/v1/sessions/{other['id']}/enrolments", json={"umkm_id": who[0][0]},
+                headers=who[0][1])
     with engine.begin() as conn:
         consumer.on_withdrawn_handler("p.")(conn, withdrawn(who[0][0]))
     cancelled = [e["data"] for e in events(engine, "bbi.training.cancelled.v1")]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,12 +27,20 @@ def auth(settings: Settings, role: str = "operator", sub: str = "op-1") -> dict[
 
 
 
-def add_business(engine: Engine, province: str = "32") -> str:
-    """Apply a registration event to the read model as the consumer would."""
-    ev = registered(province=province)
+def add_business(engine: Engine, province: str = "32", owner: str | None = None) -> str:
+    """Apply a registration event (of `owner`'s business) to the read model as the consumer
+    would."""
+    ev = registered(province=province, owner=owner)
     with engine.begin() as conn:
         consumer.on_registered(conn, ev)
     return str(ev.data["umkm_id"])
+
+
+def owner_of(settings: Settings, engine: Engine, province: str = "32",
+             owner: str | None = None) -> tuple[str, dict[str, str]]:
+    """A business known to the read model and its owner's token: (umkm id, headers)."""
+    sub = owner or f"kc-{uuid.uuid4().hex[:12]}"  # a person's account, not the business
+    return add_business(engine, province, sub), auth(settings, "umkm", sub)
 
 
 def course_body(**kw: Any) -> dict[str, Any]:
