@@ -18,7 +18,7 @@ from services.common import contracts as c
 from services.common.db import make_engine
 from services.metrics.sample import NOW, ev, registered
 from tests.e2e.stack import Stack
-from tests.faults.helpers import eventually, read_topic, scrape, total
+from tests.faults.helpers import drained, eventually, read_topic, scrape, total
 from tests.faults.results import Outcome
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -26,13 +26,13 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 # Who reads what (services/*/consumer.py): the metrics group reads every domain topic; the
 # training and campaign read models read bbi.umkm. bbi.deadletter itself has no consumer.
 READERS = {
-    c.TOPIC_UMKM: ("metrics-aggregates", "training-umkm-directory", "campaign-umkm-directory"),
+    c.TOPIC_UMKM: ("metrics-aggregates", "training-umkm-directory", "campaign-umkm-directory-v2"),
     c.TOPIC_TRAINING: ("metrics-aggregates",),
     c.TOPIC_CAMPAIGN: ("metrics-aggregates",),
 }
 PARSE_POISON = ("not_json", "bad_envelope", "unknown_type", "schema_invalid")
 SERVICE_OF = {"metrics-aggregates": "metrics", "training-umkm-directory": "training",
-              "campaign-umkm-directory": "campaign"}
+              "campaign-umkm-directory-v2": "campaign"}
 
 
 def _broken(event: Any, **data: Any) -> bytes:
@@ -119,7 +119,12 @@ def test_poison_on_every_topic_every_consumer(kafka_bootstrap: str, pg_base_url:
         return rows
 
     directories = eventually(read_models, timeout=60)
-    # Let anything late (a redelivered poison, a second dead letter) arrive before counting.
+    # Count once every consumer has stored the end of every partition it reads (its dead
+    # letters are acked before that commit): nothing late, like a redelivered poison, can follow.
+    for consumer, service in SERVICE_OF.items():
+        topics = [t for t, readers in READERS.items() if consumer in readers]
+        eventually(lambda cn=consumer, sv=service, ts=topics: drained(
+            kafka_bootstrap, stack, sv, cn, ts), timeout=90, every=1)
     got = dead_letters()
     m = scrape(stack.url("metrics", "/metrics"))
     service_counter = {r: total(m, "bbi_metrics_events_deadlettered_total", reason=r)
