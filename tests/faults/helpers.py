@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.db import make_engine
@@ -108,4 +108,15 @@ def drained(bootstrap: str, stack: Stack, service: str, consumer: str,
     behind = {f"{tp.topic}:{tp.partition}": (stored.get((tp.topic, tp.partition), 0), end)
               for tp, end in ends.items() if stored.get((tp.topic, tp.partition), 0) != end}
     assert not behind, f"{consumer} stored offsets (stored, end): {behind}"
+
+def group_members(bootstrap: str, group: str) -> tuple[str, list[list[str]]]:
+    """A consumer group's state and, per member, the "topic:partition"s assigned to it."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    try:
+        g = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    return g["group_state"], [
+        [f"{a['topic']}:{p}" for a in (m["member_assignment"] or {}).get(
+            "assigned_partitions", []) for p in a["partitions"]] for m in g["members"]]
 

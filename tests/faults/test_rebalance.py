@@ -2,18 +2,23 @@
 process joins (the group splits the partitions), applies part of the stream, then leaves with
 a graceful SIGTERM (the group hands everything back to the first). Every event is applied by
 exactly one of them, and the final aggregates equal the expected ones: no double count, no
-gap."""
+gap.
+
+The schedule follows progress the test controls: B is started once A applies; the middle of
+the stream is released once the group has given both of them partitions; B leaves once it has
+applied 1,000 events, between the last two steps of the stream, so it leaves mid-stream on a
+fast machine and a slow one."""
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import pytest
 
+from services.metrics.consumer import CONSUMER_NAME, TOPICS
 from services.metrics.sample import business_samples, expected, nonzero
 from tests.e2e.stack import Stack, free_port
-from tests.faults.helpers import applied, produce, scrape, total
+from tests.faults.helpers import applied, drained, eventually, group_members, produce, scrape, total
 from tests.faults.results import Outcome
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -36,54 +41,47 @@ def test_second_metrics_worker_joins_then_leaves_mid_stream(
     want = nonzero(expected(events))
     stack: Stack = make_stack(kafka_bootstrap, pg_base_url, ("metrics",))
     outcome.injected = ("a second metrics worker process joins the consumer group mid-stream, "
-                        "applies part of it, then leaves (SIGTERM) while events keep coming")
-    produced: dict[str, Any] = {"n": 0}
-
-    def producer() -> None:  # a steady stream, so both rebalances happen inside it
-        try:
-            for i in range(0, len(events), CHUNK):
-                produced["n"] += produce(kafka_bootstrap, stack.prefix, events[i:i + CHUNK])
-                time.sleep(0.5)
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
-            produced["error"] = exc
-
+                        "applies part of it, then leaves (SIGTERM) between the last two steps "
+                        "of the stream")
+    chunks = [events[i:i + CHUNK] for i in range(0, len(events), CHUNK)]
     a_port, b_port = stack.worker_ports["metrics"], free_port()
-    t = threading.Thread(target=producer, daemon=True)
-    t.start()
     started = time.monotonic()
-    deadline = started + 60
-    while applied(stack) == 0:
-        assert time.monotonic() < deadline, "the first worker applied nothing"
-        time.sleep(0.3)
+    produced = produce(kafka_bootstrap, stack.prefix, chunks[0])
+    eventually(lambda: _assert(applied(stack) > 0, "the first worker applied nothing"),
+               timeout=90)
     stack.start_worker("metrics", name="metrics_worker_b", metrics_port=b_port)
     joined_at = applied(stack)
-    deadline = time.monotonic() + 90
-    b_applied = 0
-    while b_applied < 1000:  # B really owns partitions and applies events
-        assert time.monotonic() < deadline, f"the second worker applied only {b_applied}"
-        time.sleep(0.5)
+
+    def both_assigned() -> None:  # the rebalance is done: each worker owns partitions
+        state, members = group_members(kafka_bootstrap, stack.prefix + CONSUMER_NAME)
+        assert state == "Stable" and len(members) == 2 and all(members), (state, members)
+
+    eventually(both_assigned, timeout=120)
+    for chunk in chunks[1:-2]:  # a steady stream while both own partitions
+        produced += produce(kafka_bootstrap, stack.prefix, chunk)
+
+    def b_applies() -> int:  # B really applies events (its /metrics may not be up yet)
         try:
-            b_applied = consumed(b_port)
-        except Exception:  # noqa: BLE001 - its /metrics is not up yet
-            b_applied = 0
-    b_final = consumed(b_port)
+            n = consumed(b_port)
+        except Exception:  # noqa: BLE001
+            n = 0
+        assert n >= 1000, f"the second worker applied only {n}"
+        return n
+
+    b_final = eventually(b_applies, timeout=120)
+    produced += produce(kafka_bootstrap, stack.prefix, chunks[-2])
     left_at = applied(stack)
     exit_code = stack.terminate("metrics_worker_b")
-    t.join(180)
-    assert not t.is_alive() and "error" not in produced, produced
-
-    deadline = time.monotonic() + 180
-    got = business_samples(scrape_text(stack))
-    while got != want and time.monotonic() < deadline:
-        time.sleep(1)
-        got = business_samples(scrape_text(stack))
-    time.sleep(3)  # a late second copy would show now
+    produced += produce(kafka_bootstrap, stack.prefix, chunks[-1])
+    # Every partition's end stored with the effects: all applied, no late copy can follow.
+    eventually(lambda: drained(kafka_bootstrap, stack, "metrics", CONSUMER_NAME, TOPICS),
+               timeout=180, every=1)
     got = business_samples(scrape_text(stack))
     n_applied = applied(stack)
     a_total = consumed(a_port)
     mismatched = {str(k): (got.get(k), want.get(k)) for k in set(got) | set(want)
                   if got.get(k) != want.get(k)}
-    outcome.counts = {"accepted": len(events), "published": produced["n"], "applied": n_applied,
+    outcome.counts = {"accepted": len(events), "published": produced, "applied": n_applied,
                       "lost": max(0, len(events) - n_applied),
                       "duplicated": max(0, n_applied - len(events)),
                       "applied_by_first_worker": a_total,
@@ -104,6 +102,10 @@ def test_second_metrics_worker_joins_then_leaves_mid_stream(
     outcome.check(left_at < len(events), "the stream ended before the second worker left")
     outcome.check(exit_code == 0, f"the second worker exited with {exit_code}")
     outcome.verify()
+
+
+def _assert(ok: bool, what: str) -> None:
+    assert ok, what
 
 
 def scrape_text(stack: Stack) -> str:
