@@ -109,6 +109,7 @@ def drained(bootstrap: str, stack: Stack, service: str, consumer: str,
               for tp, end in ends.items() if stored.get((tp.topic, tp.partition), 0) != end}
     assert not behind, f"{consumer} stored offsets (stored, end): {behind}"
 
+
 def group_members(bootstrap: str, group: str) -> tuple[str, list[list[str]]]:
     """A consumer group's state and, per member, the "topic:partition"s assigned to it."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
@@ -120,3 +121,33 @@ def group_members(bootstrap: str, group: str) -> tuple[str, list[list[str]]]:
         [f"{a['topic']}:{p}" for a in (m["member_assignment"] or {}).get(
             "assigned_partitions", []) for p in a["partitions"]] for m in g["members"]]
 
+
+def outbox_empty(stack: Stack, service: str) -> None:
+    """Assert that no outbox row of `service` waits to be published (parked rows, which are
+    never retried, are counted by the tests themselves)."""
+    engine = make_engine(stack.env[f"{service.upper()}_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            n = conn.execute(sa.text("SELECT count(*) FROM outbox WHERE state = 'pending'"))
+            pending = n.scalar_one()
+    finally:
+        engine.dispose()
+    assert pending == 0, f"{service}: {pending} outbox rows not published yet"
+
+
+def settled(bootstrap: str, stack: Stack,
+            publishers: tuple[str, ...] = ("registration", "training", "campaign")) -> None:
+    """Assert that nothing is left to happen: every outbox published and the metrics consumer
+    at the end of every partition. Counted after this, nothing late can change the counts."""
+    from services.metrics.consumer import CONSUMER_NAME, TOPICS
+
+    for s in publishers:
+        outbox_empty(stack, s)
+    drained(bootstrap, stack, "metrics", CONSUMER_NAME, TOPICS)
+
+
+def answered_since(traffic: Any, t: float, status: int | None = None) -> int:
+    """Requests of a Traffic started at or after `t` (its clock) that got an answer (of
+    `status`, if given); for schedules that wait for traffic instead of sleeping."""
+    return sum(1 for x in list(traffic.calls) if x.t >= t and x.status != 0
+               and (status is None or x.status == status))
