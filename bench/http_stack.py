@@ -169,7 +169,7 @@ _nonce = 0
 def owner_token() -> str:
     """A signed-in owner's token (role umkm): POST /v1/umkm needs one. Minted with the local
     development signer, which the bench stack's services verify."""
-    from services.common.auth import issue_token
+    from devtools.dev_tokens import issue_token
     from services.common.config import Settings
 
     return issue_token(Settings.from_env("registration"), "kc-bench-owner", "umkm",

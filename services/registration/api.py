@@ -174,7 +174,8 @@ class UmkmItem(MethodView):
     def delete(self, umkm_id: Any) -> dict[str, Any]:
         """Withdraw (UU 27/2022): its owner or an admin; personal data is erased."""
         owner = _owner_or_staff(("admin",))
-        return transitions.withdraw(get_engine(), get_settings(), str(umkm_id), owner)
+        return transitions.withdraw(get_engine(), get_settings(), str(umkm_id), owner,
+                                    actor=_staff() if owner is None else None)
 
 
 @blp.route("/claims")

@@ -105,11 +105,12 @@ def curate(engine: Engine, settings: Settings, umkm_id: str, decision: str,
 
 
 def withdraw(engine: Engine, settings: Settings, umkm_id: str,
-             owner: str | None = None) -> dict[str, Any]:
+             owner: str | None = None, actor: Any = None) -> dict[str, Any]:
     """UU 27/2022 withdrawal: erase personal data, keep an anonymous row for the counts.
-    `owner`: the calling owner's subject (None for an admin), who must own the business."""
+    `owner`: the calling owner's subject (None for an admin), who must own the business;
+    `actor`: the admin withdrawing it instead (in scope, and recorded in the audit log)."""
     with uow(engine, settings) as u:
-        row = _locked(u.conn, umkm_id)
+        row = _locked(u.conn, umkm_id) if actor is None else _staff_locked(u.conn, umkm_id, actor)
         if owner is not None and row.owner_subject != owner:
             raise not_owner()
         try:
@@ -124,6 +125,8 @@ def withdraw(engine: Engine, settings: Settings, umkm_id: str,
         u.conn.execute(umkm_platforms.update().where(umkm_platforms.c.umkm_id == umkm_id)
                        .values(store_url=None))
         u.publish(contracts.UMKM_WITHDRAWN, {"umkm_id": umkm_id, "withdrawn_at": now})
+        if actor is not None:
+            audit.record(u.conn, actor, "umkm.withdraw", f"umkm:{umkm_id}")
     log.info("umkm withdrawn", extra={"umkm_id": umkm_id})
     return _result(umkm_id, new, row.curation)
 

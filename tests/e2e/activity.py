@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from services.common.auth import issue_token
+from devtools.dev_tokens import issue_token
 from services.common.config import Settings
 from tests.e2e.stack import Stack, eventually
 from tests.faults.helpers import scrape, total

@@ -8,7 +8,7 @@ import pytest
 from werkzeug.routing import Rule
 
 from services.campaign.app import create_app
-from services.common.auth import issue_token
+from devtools.dev_tokens import issue_token
 from services.common.config import Settings
 from tests.unit.campaign_helpers import build, nip
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from services.common.auth import issue_token
+from devtools.dev_tokens import issue_token
 from services.common.config import Settings
 from services.common.migrations import upgrade
 

@@ -255,7 +255,7 @@ def test_tokens_with_a_valid_signature_but_unusable_claims_are_403(
     role = "umkm" if service == "registration" else "official"
     path = "/v1/umkm" if service == "registration" else "/v1/campaigns/kode-1/join"
     method = "POST"
-    from services.common.auth import issue_token
+    from devtools.dev_tokens import issue_token
 
     headers = {"Authorization": "Bearer " + issue_token(s, sub, role, **claims)}
     assert_problem(call(app.test_client(), method, path, headers), 403, f"{service} {claims}")

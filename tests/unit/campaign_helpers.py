@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from services.campaign import consumer
 from services.campaign.app import create_app
-from services.common.auth import issue_token
+from devtools.dev_tokens import issue_token
 from services.common.config import Settings
 from services.common.web import get_engine
 from tests.event_factories import registered, withdrawn  # noqa: F401 (re-exported)

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from services.common.auth import issue_token
+from devtools.dev_tokens import issue_token
 from services.common.config import Settings
 from services.common.db import make_engine
 from services.registration.app import create_app

@@ -12,7 +12,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from services.common.auth import issue_token, require_role
+from devtools.dev_tokens import issue_token
+from services.common.auth import require_role
 from services.common.config import Settings
 from services.common.errors import ApiError
 from services.common.web import create_service_app, get_engine

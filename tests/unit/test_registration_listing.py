@@ -47,7 +47,7 @@ def _all(client: Any, op: dict[str, str], query: str = "") -> list[dict[str, Any
 def test_list_requires_operator(env: Any) -> None:
     client, _, ids = env
     assert client.get("/v1/umkm").status_code == 401
-    from services.common.auth import issue_token
+    from devtools.dev_tokens import issue_token
     from services.common.config import Settings
     s = Settings.from_env("registration")
     mine = {"Authorization": "Bearer " + issue_token(s, "kc-owner-1", "umkm")}
