@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from services.common import contracts as c
 from devtools.dev_tokens import issue_token
+from services.common import contracts as c
 from services.common.config import Settings
 from tests.e2e.stack import Stack
 from tests.faults.helpers import eventually, read_topic, scrape, total

@@ -7,8 +7,8 @@ import jwt
 import pytest
 from werkzeug.routing import Rule
 
-from services.campaign.app import create_app
 from devtools.dev_tokens import issue_token
+from services.campaign.app import create_app
 from services.common.config import Settings
 from tests.unit.campaign_helpers import build, nip
 

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from devtools.dev_tokens import issue_token
 from services.campaign import consumer
 from services.campaign.app import create_app
-from devtools.dev_tokens import issue_token
 from services.common.config import Settings
 from services.common.web import get_engine
 from tests.event_factories import registered, withdrawn  # noqa: F401 (re-exported)
