@@ -1,10 +1,9 @@
-"""The real stack for the browser journeys: Keycloak (realm `bbi` of deploy/keycloak), the
-broker, PostgreSQL, the four services and the portal as processes, and Debian's Chromium
-driven by Playwright (it cannot download browsers here)."""
+"""The real stack for the browser journeys: Keycloak (the session's `keycloak` fixture, realm
+`bbi` of deploy/keycloak), the broker, PostgreSQL, the four services and the portal as
+processes, and Debian's Chromium driven by Playwright (it cannot download browsers here)."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,39 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common import testing_infra
+from devtools.keycloak_for_tests import oidc_env
 from services.common.config import REPO_ROOT
 from tests.browser.kit import CHROMIUM, Auditor, axe_script, need
 from tests.e2e.stack import Stack, free_port
-
-
-@pytest.fixture(scope="session")
-def keycloak() -> Iterator[Any]:
-    """The session's Keycloak: the shared one of the test process where it exists
-    (devtools.keycloak_for_tests), else one of our own under var/."""
-    from devtools import local_keycloak
-
-    try:
-        from devtools.keycloak_for_tests import keycloak_for_tests
-    except ImportError:
-        pass
-    else:
-        try:
-            shared = keycloak_for_tests()
-        except testing_infra.InfraUnavailable as e:  # off CI only; on CI it raises
-            need(False, f"Keycloak did not start: {e}")
-        yield shared
-        return
-    data = REPO_ROOT / "var" / f"browser-keycloak-{uuid.uuid4().hex[:6]}"
-    try:
-        kc = local_keycloak.start(port=free_port(), data_dir=data)
-    except (RuntimeError, OSError) as e:
-        need(False, f"Keycloak did not start: {e}")
-    try:
-        yield kc
-    finally:
-        kc.stop()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def _allow_portal(kc: Any, origin: str) -> None:
@@ -67,12 +37,9 @@ def stack(kafka_bootstrap: str, pg_base_url: str, keycloak: Any) -> Iterator[Sta
     prefix = f"b{uuid.uuid4().hex[:6]}."
     s = Stack(kafka=kafka_bootstrap, pg_base=pg_base_url,
               workdir=REPO_ROOT / "var" / f"browser-{prefix.strip('.')}", prefix=prefix,
-              # production auth: the identity provider's RS256 tokens, verified by JWKS
-              extra_env={"BBI_AUTH_MODE": "oidc", "BBI_JWT_ALGORITHM": "RS256",
-                         "BBI_JWT_ISSUER": keycloak.issuer, "BBI_JWT_AUDIENCE": "bbi",
-                         "BBI_JWT_SECRET": "",
-                         # every journey signs up or registers from one loopback address
-                         "REGISTRATION_RATE_LIMIT": "10000"})
+              # production auth: the identity provider's RS256 tokens, verified by JWKS;
+              # every journey registers from one loopback address
+              extra_env=oidc_env(keycloak, REGISTRATION_RATE_LIMIT="10000"))
     try:
         s.start()
         yield s
