@@ -157,20 +157,32 @@ def test_the_national_journey(stack: Stack) -> None:
         r = httpx.post(camp("/v1/campaigns/belanja-serentak-e2e/join"), headers=official)
         assert r.status_code in (200, 201), r.text
 
-    def buy(official: dict[str, str], umkm_id: str, ref: str, amount: int,
+    def buy(official: dict[str, str], seller: dict[str, str], ref: str, amount: int,
             platform: str) -> None:  # a platform the business sells on (declared or onboarded)
         def attempt() -> None:
             r = httpx.post(camp("/v1/campaigns/belanja-serentak-e2e/purchases"), headers=official,
-                           json={"umkm_id": umkm_id, "platform": platform, "order_ref": ref,
-                                 "amount_idr": amount,
-                                 "purchased_at": (datetime.now(UTC) + wib).replace(tzinfo=None)
-                                 .isoformat(timespec="seconds")})
-            # 409 umkm_not_known_yet until the registration event reaches the campaign service.
+                           json=seller | {"platform": platform, "order_ref": ref,
+                                          "amount_idr": amount,
+                                          "purchased_at": (datetime.now(UTC) + wib)
+                                          .replace(tzinfo=None).isoformat(timespec="seconds")})
+            # 422 nib_not_registered / 409 umkm_not_known_yet until the registration event
+            # reaches the campaign service.
             assert r.status_code == 201, r.text
         eventually(attempt)
 
-    buy(officials[0], ani["id"], "INV-1", 150_000, "shopee")
-    buy(officials[1], partner_ids[0], "INV-2", 120_000, "tokopedia")
+    def pick(official: dict[str, str], name: str, province: str) -> dict[str, str]:
+        """The official finds the seller in the campaign's directory by name and province."""
+        def found() -> dict[str, str]:
+            r = httpx.get(camp("/v1/campaigns/belanja-serentak-e2e/sellers"), headers=official,
+                          params={"name": name, "province": province})
+            assert r.status_code == 200 and len(r.json()) == 1, r.text
+            return {"umkm_id": r.json()[0]["umkm_id"]}
+        return eventually(found)
+
+    # Ani's NIB, typed from her store page; the partner's merchant, picked by name.
+    buy(officials[0], {"nib": payload(101)["nib"]}, "INV-1", 150_000, "shopee")
+    assert pick(officials[1], "bu sri 200", "32") == {"umkm_id": partner_ids[0]}
+    buy(officials[1], pick(officials[1], "bu sri 200", "32"), "INV-2", 120_000, "tokopedia")
 
     # 5b. Enrolment is done: the operator moves the webinar to start in a few seconds, then
     #     records Budi's attendance once it has started (certificate issued).
