@@ -4,9 +4,12 @@ and the national numbers in Prometheus and on the progress page are exactly righ
 after the metrics worker is killed mid-stream and restarted.
 
 Every service runs as real processes (gunicorn web + worker) against the real Kafka broker
-and PostgreSQL; nothing is faked."""
+and PostgreSQL, and trusts the real identity provider: every person (owners, operators,
+officials) signs in at Keycloak's token endpoint as one of the dev realm's test users, as in
+production the services only verify the provider's tokens. Nothing is faked, nothing minted."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,24 +17,32 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common.auth import issue_token
+from devtools.keycloak_for_tests import oidc_env
+from devtools.local_keycloak import LocalKeycloak
 from services.common.config import Settings
 from services.common.db import make_engine
 from services.registration.partner import create_partner
+from tests.e2e.conftest import running_stack
 from tests.e2e.stack import Stack, eventually
+from tests.integration.keycloak_helpers import SignedIn
 from tests.unit.registration_helpers import nik, payload
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-NIP = "198507172010011002"
-NIP2 = "199001012015032001"
+# 10 minutes: the first test of a session also waits for Kafka, PostgreSQL and Keycloak to
+# start (230 s of setup measured on the shared 2-core machine under load).
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(600)]
+OWNERS = ("owner1@bbi.test", "owner2@bbi.test", "owner3@bbi.test")  # the dev realm's
+NIP, NIP2 = "198001012005011001", "199001012015032001"  # official1's and official2's
+
+
+@pytest.fixture(scope="module")
+def stack(keycloak: LocalKeycloak, kafka_bootstrap: str, pg_base_url: str) -> Iterator[Stack]:
+    """Every service trusting the session's Keycloak, as production trusts its provider."""
+    yield from running_stack(kafka_bootstrap, pg_base_url,
+                             oidc_env(keycloak, BBI_JWKS_MIN_REFRESH_SECONDS="2"))
 
 
 def settings(stack: Stack) -> Settings:
     return Settings.from_env("registration", database_url=stack.env["REGISTRATION_DATABASE_URL"])
-
-
-def bearer(stack: Stack, role: str, sub: str, **claims: Any) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(settings(stack), sub, role, **claims)}
 
 
 def samples(stack: Stack) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -47,26 +58,27 @@ def value(snap: dict, name: str, **labels: str) -> float:
     return snap.get((name, frozenset(labels.items())), 0.0)
 
 
-def register(stack: Stack, n: int, **over: Any) -> dict[str, Any]:
-    """Person n signs in (role umkm, their own account) and registers their business."""
-    me = bearer(stack, "umkm", f"kc-person-{n}")
+def register(stack: Stack, person: SignedIn, n: int, **over: Any) -> dict[str, Any]:
+    """A person signed in at Keycloak (role umkm) registers business n, which is theirs."""
     r = httpx.post(stack.url("registration", "/v1/umkm"), json=payload(n, **over), timeout=10,
-                   headers=me)
+                   headers=person)
     assert r.status_code == 201, r.text
-    return r.json() | {"owner": me}
+    return r.json() | {"owner": person}
 
 
-def test_the_national_journey(stack: Stack) -> None:
-    op = bearer(stack, "operator", "ops-1")
+def test_the_national_journey(stack: Stack, keycloak: LocalKeycloak) -> None:
+    op = SignedIn(keycloak, "operator1@bbi.test")
+    owners = [SignedIn(keycloak, account) for account in OWNERS]
     reg = lambda path: stack.url("registration", path)  # noqa: E731
 
     # 1. Three businesses register on the public portal.
-    ani = register(stack, 101, province_code="31", regency_code="3171", kbli_code="10792",
-                   capital_idr=50_000_000, qris=True)                       # mikro, C
-    budi = register(stack, 102, province_code="65", regency_code="6501", kbli_code="47111",
-                    capital_idr=2_000_000_000, qris=False)                  # kecil, G
-    citra = register(stack, 103, province_code="94", regency_code="9401", kbli_code="56101",
-                     capital_idr=None, annual_sales_idr=20_000_000_000, qris=True)  # menengah, I
+    ani = register(stack, owners[0], 101, province_code="31", regency_code="3171",
+                   kbli_code="10792", capital_idr=50_000_000, qris=True)   # mikro, C
+    budi = register(stack, owners[1], 102, province_code="65", regency_code="6501",
+                    kbli_code="47111", capital_idr=2_000_000_000, qris=False)  # kecil, G
+    citra = register(stack, owners[2], 103, province_code="94", regency_code="9401",
+                     kbli_code="56101", capital_idr=None, annual_sales_idr=20_000_000_000,
+                     qris=True)                                              # menengah, I
     assert (ani["scale"], budi["scale"], citra["scale"]) == ("mikro", "kecil", "menengah")
     again = httpx.post(reg("/v1/umkm"), json=payload(101), timeout=10, headers=ani["owner"])
     assert again.status_code == 409 and again.json()["code"] == "already_registered"
@@ -151,8 +163,9 @@ def test_the_national_journey(stack: Stack) -> None:
         "ends_at": (now_wib + timedelta(hours=2)).isoformat(timespec="seconds")})
     assert r.status_code == 201, r.text
     assert httpx.post(camp("/v1/campaigns/belanja-serentak-e2e/open"), headers=op).is_success
-    officials = [bearer(stack, "official", NIP, agency="KemenKopUKM", region="31"),
-                 bearer(stack, "official", NIP2, agency="Kemendag", region="32")]
+    # Officials: NIP, agency and province are attributes of their Keycloak accounts.
+    officials = [SignedIn(keycloak, "official1@bbi.test"),  # KemenKopUKM, 31
+                 SignedIn(keycloak, "official2@bbi.test")]  # Kemendag, 32
     for official in officials:
         r = httpx.post(camp("/v1/campaigns/belanja-serentak-e2e/join"), headers=official)
         assert r.status_code in (200, 201), r.text
@@ -257,7 +270,7 @@ def test_the_national_journey(stack: Stack) -> None:
     # 7. The metrics worker is SIGKILLed while more businesses register; restarted, the numbers
     #    are exact again: nothing lost, nothing counted twice.
     for i in range(20):
-        register(stack, 300 + i, province_code="51", regency_code="5171")
+        register(stack, owners[i % 3], 300 + i, province_code="51", regency_code="5171")
         if i == 5:
             stack.kill("metrics_worker")
     stack.start_worker("metrics")
