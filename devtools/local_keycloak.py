@@ -48,7 +48,10 @@ TEMPLATE_DIR = REPO_ROOT / "var" / "keycloak-template"
 # starts faster and stays smaller this way (~430 MB RSS with kc.sh's defaults).
 JAVA_OPTS = ("-Xms64m -Xmx512m -XX:MetaspaceSize=96M -XX:MaxMetaspaceSize=256m "
              "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError "
-             "-Dfile.encoding=UTF-8 -Djava.security.egd=file:/dev/urandom")
+             "-Dfile.encoding=UTF-8 -Djava.security.egd=file:/dev/urandom "
+             # jboss-threads resets thread locals through java.lang on Java 24+; without this
+             # every executor thread dies after its first task (IllegalAccessError).
+             "--add-opens=java.base/java.lang=ALL-UNNAMED")
 
 
 class KeycloakStartError(RuntimeError):
@@ -94,7 +97,8 @@ def _realm_hash() -> str:
 
 
 def _http(method: str, url: str, token: str = "", data: Any = None, form: dict[str, str]
-          | None = None, timeout: float = 10.0) -> tuple[int, Any]:
+          | None = None, timeout: float = 60.0) -> tuple[int, Any]:
+    # 60 s: the first requests after a start run on a cold JIT, and the machine is shared.
     body, headers = None, {}
     if form is not None:
         body = urllib.parse.urlencode(form).encode()
@@ -324,7 +328,11 @@ def start(port: int = 8080, data_dir: Path = REPO_ROOT / "var" / "keycloak", *,
             why = "exited" if proc.returncode is not None else f"not ready in {timeout:.0f}s"
             raise KeycloakStartError(f"Keycloak {why}; {out_path}:\n{_tail(out_path, 40)}")
         time.sleep(0.5)
-    _configure(kc)
+    try:
+        _configure(kc)
+    except Exception:
+        kc.stop(timeout=10)
+        raise
     return kc
 
 

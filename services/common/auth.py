@@ -251,15 +251,6 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return deco
 
 
-def issue_token(settings: Settings, subject: str, role: str, ttl_seconds: int | None = None,
-                **claims: Any) -> str:
-    """Deprecated: the development signer lives in devtools.dev_tokens (dev mode only).
-    Kept until the last caller in the services has gone; refuses outside BBI_AUTH_MODE=dev."""
-    from devtools.dev_tokens import issue_token as dev_issue
-
-    return dev_issue(settings, subject, role, ttl_seconds, **claims)
-
-
 def hash_secret(key: str, value: str) -> str:
     """Keyed hash (HMAC-SHA256) for API keys and personal identifiers kept for matching."""
     return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()

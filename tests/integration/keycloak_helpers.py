@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -197,3 +197,36 @@ def jwks_proxy(kc: LocalKeycloak) -> Iterator[JwksProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+class SignedIn(Mapping[str, str]):
+    """The Authorization header of a dev-realm user who signed in at Keycloak's token endpoint;
+    the 5-minute access token is renewed with the refresh token before it runs out, so a
+    long journey keeps one session per person. Usable wherever httpx takes `headers=`."""
+
+    def __init__(self, kc: LocalKeycloak, username: str, margin_s: float = 60.0) -> None:
+        self.kc, self.username, self.margin_s = kc, username, margin_s
+        self._set(tokens(kc, username))
+
+    def _set(self, body: dict[str, Any]) -> None:
+        self._body = body
+        self._renew_at = time.monotonic() + float(body["expires_in"]) - self.margin_s
+
+    def access_token(self) -> str:
+        if time.monotonic() >= self._renew_at:
+            status, body = local_keycloak._http("POST", self.kc.token_endpoint, form={
+                "grant_type": "refresh_token", "client_id": "bbi-dev",
+                "refresh_token": self._body["refresh_token"]})
+            self._set(body if status == 200 else tokens(self.kc, self.username))
+        return str(self._body["access_token"])
+
+    def __getitem__(self, key: str) -> str:
+        if key != "Authorization":
+            raise KeyError(key)
+        return f"Bearer {self.access_token()}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("Authorization",))
+
+    def __len__(self) -> int:
+        return 1
