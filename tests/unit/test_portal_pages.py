@@ -175,3 +175,24 @@ def test_public_certificate_check(tmp_path: Path) -> None:
     # No lookup at all (a generic 404): the page says it cannot check, not "invalid".
     html = client.get("/cek-sertifikat?nomor=BBI-E-3").get_data(as_text=True)
     assert "Pengecekan belum tersedia" in html and "tidak ditemukan" not in html
+
+
+def test_a_purchase_time_is_sent_in_the_zone_the_official_chose(tmp_path: Path) -> None:
+    fake = FakeApis()
+    campaign = {"code": "hari-1", "name": "Hari belanja", "starts_at": "2026-07-01T00:00:00Z",
+                "ends_at": "2026-07-02T00:00:00Z"}
+    fake.on("GET", "/v1/campaigns/hari-1", lambda _r: httpx.Response(200, json=campaign))
+    fake.on("POST", "/v1/campaigns/hari-1/purchases",
+            lambda _r: httpx.Response(201, json={"id": "p-1"}))
+    client = portal(tmp_path, fake).test_client()
+    sign_in(client, "official", region="94")  # Papua: WIT
+    form = client.get("/pejabat/hari-1/beli?umkm_id=" + UMKM_ID).get_data(as_text=True)
+    assert '<option selected>WIT</option>' in form
+    resp = client.post("/pejabat/hari-1/beli", data={
+        "csrf_token": csrf(client, "/pejabat/hari-1/beli"), "umkm_id": UMKM_ID,
+        "platform": "shopee", "order_ref": "INV-1", "amount_idr": "Rp 150.000",
+        "date": "2026-07-01", "time": "10:30", "zone": "WIT", "idempotency_key": "k"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/pembelian/p-1")
+    sent = fake.bodies("POST", "/v1/campaigns/hari-1/purchases")[0]
+    assert sent == {"umkm_id": UMKM_ID, "platform": "shopee", "order_ref": "INV-1",
+                    "amount_idr": 150_000, "purchased_at": "2026-07-01T10:30:00+09:00"}
