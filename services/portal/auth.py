@@ -69,8 +69,8 @@ def _user_from(claims: dict[str, Any], userinfo: dict[str, Any]) -> dict[str, An
     if isinstance(claims.get("role"), str):
         found.add(claims["role"])
     scope = claims.get("province_scope") or claims.get("province")
+    # No name or e-mail: the pages never show them, so the session store does not keep them.
     return {"sub": claims.get("sub") or userinfo.get("sub"),
-            "name": userinfo.get("name") or userinfo.get("preferred_username") or "",
             "roles": [r for r in ROLES if r in found],
             "province_scope": str(scope) if scope else None,
             "region": str(claims.get("region") or "") or None,
@@ -103,6 +103,13 @@ def access_token() -> str | None:
     except httpx.HTTPError:
         raise SignInRequired() from None
     if resp.status_code != 200:
+        # Refresh tokens are single-use: another request of this session (a second tab) may
+        # have just redeemed it. Its newer tokens are in the store; use them if so.
+        fresh = current_app.session_interface.stored(session)  # type: ignore[attr-defined]
+        newer = (fresh or {}).get("tokens") or {}
+        if newer.get("refresh") != tokens["refresh"] and newer.get("expires_at", 0) > time.time():
+            session["tokens"] = newer
+            return str(newer["access"])
         session.clear()
         raise SignInRequired()
     _store(resp.json())

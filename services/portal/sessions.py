@@ -63,6 +63,16 @@ class ServerSessionInterface(SessionInterface):
                 return ServerSession(sid, json.loads(row.data))
         return ServerSession()
 
+    def stored(self, session: SessionMixin) -> dict[str, Any] | None:
+        """What the store holds now for this session (another request may have saved)."""
+        sid = getattr(session, "sid", None)
+        if not sid:
+            return None
+        with self.engine.connect() as conn:
+            data = conn.execute(sa.select(sessions.c.data).where(
+                sessions.c.id_hash == _hash(sid))).scalar()
+        return json.loads(data) if data else None
+
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, ServerSession)
         secure = bool(app.config.get("SESSION_COOKIE_SECURE"))

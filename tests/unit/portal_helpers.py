@@ -85,7 +85,7 @@ def sign_in(client: FlaskClient, *roles: str, **extra: Any) -> None:
     with client.session_transaction() as s:
         s["tokens"] = {"access": "access-token-1", "refresh": "r", "id": "id-token-1",
                        "expires_at": int(time.time()) + 300}
-        s["user"] = {"sub": "person-1", "name": "Sari", "roles": list(roles),
+        s["user"] = {"sub": "person-1", "roles": list(roles),
                      "province_scope": extra.get("province_scope"),
                      "region": extra.get("region"), "agency": None}
 

@@ -3,11 +3,17 @@ errors land next to their fields, tokens stay server-side, forms need a CSRF tok
 are pages in the portal's style, and an operator's province scope is followed."""
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
+from services.portal import auth
+from services.portal.sessions import sessions
 from tests.unit.portal_helpers import UMKM_ID, FakeApis, csrf, portal, problem, sign_in
 
 
@@ -196,3 +202,61 @@ def test_a_purchase_time_is_sent_in_the_zone_the_official_chose(tmp_path: Path) 
     sent = fake.bodies("POST", "/v1/campaigns/hari-1/purchases")[0]
     assert sent == {"umkm_id": UMKM_ID, "platform": "shopee", "order_ref": "INV-1",
                     "amount_idr": 150_000, "purchased_at": "2026-07-01T10:30:00+09:00"}
+
+
+def _expire(client: Any) -> None:
+    with client.session_transaction() as s:
+        s["tokens"] = {**s["tokens"], "expires_at": int(time.time()) + 5}
+
+
+def test_tokens_are_refreshed_before_they_lapse(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeApis()
+    fake.on("GET", "/v1/umkm/mine", lambda _r: httpx.Response(200, json={"items": []}))
+    client = portal(tmp_path, fake).test_client()
+    sign_in(client, "umkm")
+    _expire(client)
+    sent: list[dict[str, str]] = []
+
+    def token_endpoint(url: str, data: dict[str, str], **_: Any) -> httpx.Response:
+        sent.append({"url": url, **data})
+        return httpx.Response(200, json={"access_token": "access-token-2",
+                                         "refresh_token": "r2", "expires_in": 300})
+    monkeypatch.setattr(auth.httpx, "post", token_endpoint)
+    assert client.get("/usaha-saya").status_code == 200
+    assert sent == [{"url": "http://idp.test/realms/bbi/token", "grant_type": "refresh_token",
+                     "refresh_token": "r", "client_id": "bbi-portal"}]
+    assert fake.seen[-1].headers["Authorization"] == "Bearer access-token-2"
+    with client.session_transaction() as s:
+        assert s["tokens"]["refresh"] == "r2" and s["tokens"]["id"] == "id-token-1"
+
+
+def test_a_refresh_token_another_tab_redeemed_first_is_not_a_sign_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeApis()
+    fake.on("GET", "/v1/umkm/mine", lambda _r: httpx.Response(200, json={"items": []}))
+    app = portal(tmp_path, fake)
+    client = app.test_client()
+    sign_in(client, "umkm")
+    _expire(client)
+    # The other tab's request saved newer tokens after this one's session was read.
+    iface = app.session_interface
+    real_open = iface.open_session
+
+    def open_stale(a: Any, request: Any) -> Any:
+        sess = real_open(a, request)
+        fresh = dict(sess["tokens"], access="access-token-3", refresh="r3",
+                     expires_at=int(time.time()) + 300)
+        with iface.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(sessions.update().values(data=json.dumps({**dict(sess),
+                                                                   "tokens": fresh})))
+        return sess
+    monkeypatch.setattr(iface, "open_session", open_stale)
+    monkeypatch.setattr(auth.httpx, "post", lambda *_a, **_k: httpx.Response(
+        400, json={"error": "invalid_grant"}))
+    assert client.get("/usaha-saya").status_code == 200
+    assert fake.seen[-1].headers["Authorization"] == "Bearer access-token-3"
+    monkeypatch.setattr(iface, "open_session", real_open)
+    _expire(client)
+    resp = client.get("/usaha-saya")  # refused, and nothing newer stored: sign in again
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/masuk?next=")
