@@ -15,7 +15,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, abort, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
-from services.portal.api_client import ApiClient
+from services.portal.api_client import ApiClient, ServiceUnavailable
 from services.portal.config import PortalSettings
 
 bp = Blueprint("auth", __name__)
@@ -41,6 +41,15 @@ def init_app(app: Flask, settings: PortalSettings) -> None:
 def idp() -> Any:
     """The identity provider's Authlib client of this app."""
     return current_app.extensions["portal_oauth"].idp
+
+
+def metadata() -> dict[str, Any]:
+    """The provider's discovery document (cached by Authlib); ServiceUnavailable while the
+    provider cannot be reached, so the person sees a "try again" page, not an error."""
+    try:
+        return idp().load_server_metadata()  # type: ignore[no-any-return]
+    except Exception:  # requests' and Authlib's errors alike
+        raise ServiceUnavailable("identity-provider") from None
 
 
 def settings() -> PortalSettings:
@@ -95,13 +104,13 @@ def access_token() -> str | None:
         return str(tokens["access"])
     if not tokens.get("refresh"):
         raise SignInRequired()
-    meta = idp().load_server_metadata()
+    meta = metadata()
     try:
         resp = httpx.post(meta["token_endpoint"], timeout=settings().api_timeout, data={
             "grant_type": "refresh_token", "refresh_token": tokens["refresh"],
             "client_id": settings().oidc_client_id})
     except httpx.HTTPError:
-        raise SignInRequired() from None
+        raise ServiceUnavailable("identity-provider") from None
     if resp.status_code != 200:
         # Refresh tokens are single-use: another request of this session (a second tab) may
         # have just redeemed it. Its newer tokens are in the store; use them if so.
@@ -147,6 +156,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.get("/masuk")
 def sign_in() -> Response:
+    metadata()
     session["after_sign_in"] = _safe_next(request.args.get("next"))
     return idp().authorize_redirect(  # type: ignore[no-any-return]
         url_for("auth.callback", _external=True), ui_locales=_locale())
@@ -155,6 +165,7 @@ def sign_in() -> Response:
 @bp.get("/daftar-akun")
 def sign_up() -> Response:
     """Self-registration at the identity provider (OIDC prompt=create), then back here."""
+    metadata()
     session["after_sign_in"] = _safe_next(request.args.get("next"))
     return idp().authorize_redirect(  # type: ignore[no-any-return]
         url_for("auth.callback", _external=True), prompt="create", ui_locales=_locale())
@@ -185,8 +196,8 @@ def sign_out() -> Response:
     session.regenerate()  # type: ignore[attr-defined]
     home = url_for("public.home", _external=True)
     try:
-        end = idp().load_server_metadata().get("end_session_endpoint")
-    except Exception:  # provider unreachable: the local session is gone all the same
+        end = metadata().get("end_session_endpoint")
+    except ServiceUnavailable:  # provider unreachable: the local session is gone all the same
         end = None
     if not end:
         return redirect(home)

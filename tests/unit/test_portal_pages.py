@@ -260,3 +260,14 @@ def test_a_refresh_token_another_tab_redeemed_first_is_not_a_sign_out(
     _expire(client)
     resp = client.get("/usaha-saya")  # refused, and nothing newer stored: sign in again
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/masuk?next=")
+
+
+def test_identity_provider_down_is_a_styled_503(tmp_path: Path) -> None:
+    from services.portal.app import create_app
+    from services.portal.config import PortalSettings
+
+    app = create_app(PortalSettings(session_database_url=f"sqlite:///{tmp_path / 's.db'}",
+                                    oidc_issuer="http://127.0.0.1:1/realms/bbi"),
+                     PORTAL_API_TRANSPORT=httpx.MockTransport(FakeApis()))
+    resp = app.test_client().get("/masuk?next=/usaha-saya")
+    assert resp.status_code == 503 and "Layanan sedang sibuk" in resp.get_data(as_text=True)
