@@ -133,7 +133,7 @@ def _raw_rows(settings: Settings, n: int, platform: str) -> list[tuple[list, lis
     for start in range(0, n, size):
         now = utcnow()
         _, valid = partner.validate_items([merchant(i) for i in range(start, min(n, start + size))])
-        rows = [new_row(settings, d, now, "partner", "onboarded", PARTNER[0]) for _, d in valid]
+        rows = [new_row(settings, d, now, "partner", "registered", PARTNER[0]) for _, d in valid]
         plats = [{"umkm_id": r["id"], "platform": platform, "store_url": d["store_url"],
                   "onboarded_at": now} for r, (_, d) in zip(rows, valid, strict=True)]
         out = list(outbox_rows(rows, platform, now, ""))

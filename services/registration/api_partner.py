@@ -27,7 +27,13 @@ class Onboardings(MethodView):
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
             "application/x-ndjson": {"schema": {"type": "string"}}}},
         description="Up to REGISTRATION_PARTNER_MAX_ITEMS (10,000) merchants, each a "
-                    "registration plus `merchant_ref` (and optional `store_url`).")
+                    "registration plus `merchant_ref` (and optional `store_url`). Per item: "
+                    "`created` (a new business, status registered, onboarded on this "
+                    "platform), `onboarded` (a business already known by its NIB, or its "
+                    "owner's NIK and name: this platform's onboarding is added), "
+                    "`already_registered` (nothing new: already on this platform, or it "
+                    "contradicts a known business's NIB) or `invalid` (with per-field "
+                    "errors).")
     @partner_blp.response(200)
     def post(self) -> dict[str, Any]:
         """Report merchants the partner onboarded; per-item results."""

@@ -156,6 +156,12 @@ def _luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def npwp_is_nik(npwp: str) -> bool:
+    """Whether a validated 16-digit NPWP is an individual's NIK (legacy ones start with 0).
+    Such an NPWP IS a NIK: keyed hash and masked, never kept or shown in clear."""
+    return npwp[:1] != "0"
+
+
 def validate_npwp(npwp: str, today: date | None = None) -> str:
     """Check an NPWP and return its 16-digit form: a NIK, or 0 + the legacy 15 digits."""
     value = _compact(npwp, _SEPARATORS)  # legacy NPWPs are written 01.234.567.8-901.000
@@ -353,7 +359,11 @@ def derive_scale(capital_idr: int | None, annual_sales_idr: int | None) -> str:
 
 
 class Status(StrEnum):
-    """Where a registration is in its lifecycle."""
+    """Where a registration is in its lifecycle. Public and partner-reported businesses go
+    the same way: registered -> verified (an operator) -> onboarded (verified, and on at least
+    one digital platform) -> curated (the separate `curation` decision), or withdrawn from
+    any state. A partner's report records its platform onboarding whatever the status; the
+    status says `onboarded` once the business is also verified."""
 
     registered = "registered"
     verified = "verified"
@@ -386,12 +396,13 @@ def _invalid_transition(
     )
 
 
-def verify(status: Status | str) -> Status:
-    """Operator verification: only a freshly registered UMKM can be verified."""
+def verify(status: Status | str, on_a_platform: bool = False) -> Status:
+    """Operator verification: only a registered (not yet verified) UMKM can be verified; one
+    already onboarded on a platform (reported by a partner) is then `onboarded`."""
     status = Status(status)
     if status is not Status.registered:
         raise _invalid_transition("verify", status)
-    return Status.verified
+    return Status.onboarded if on_a_platform else Status.verified
 
 
 def onboard(status: Status | str) -> Status:
@@ -400,6 +411,16 @@ def onboard(status: Status | str) -> Status:
     if status not in (Status.verified, Status.onboarded):
         raise _invalid_transition("onboard", status)
     return Status.onboarded
+
+
+def partner_onboard(status: Status | str) -> Status:
+    """A partner platform reports a business it onboarded: recorded at any status but
+    withdrawn; a verified business becomes `onboarded`, an unverified one stays `registered`
+    until an operator verifies it."""
+    status = Status(status)
+    if status is Status.withdrawn:
+        raise _invalid_transition("onboard", status)
+    return Status.onboarded if status is Status.verified else status
 
 
 def curate(

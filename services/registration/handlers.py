@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 SOURCE = "registration"
 PERSONAL = ("business_name", "business_name_norm", "owner_name", "nik_hash", "nik_last4", "nib",
             "npwp", "phone", "email", "address", "postal_code", "mentor_org", "partner_ref",
-            "capital_idr", "annual_sales_idr", "curation_reason", "owner_subject")
+            "capital_idr", "annual_sales_idr", "curation_reason", "owner_subject",
+            "npwp_nik_hash", "npwp_last4")
 
 
 def uow(engine: Engine, settings: Settings) -> UnitOfWork:
@@ -46,14 +47,20 @@ def nik_hash(settings: Settings, nik: str) -> str:
 def new_row(settings: Settings, data: dict[str, Any], now: datetime, channel: str = "public",
             status: str = "registered", partner_code: str | None = None,
             owner_subject: str | None = None) -> dict[str, Any]:
-    """A umkm row from a validated registration (the NIK itself is not kept)."""
+    """A umkm row from a validated registration (the NIK itself is not kept, nor an NPWP that
+    is a NIK)."""
+    npwp = data["npwp"]
+    nik_form = npwp is not None and domain.npwp_is_nik(npwp)
     return {
         "id": new_id(), "status": status, "channel": channel, "partner_code": partner_code,
         "owner_subject": owner_subject, "claimed_at": None,
         "partner_ref": data.get("merchant_ref"), "business_name": data["business_name"],
         "business_name_norm": domain.normalise_business_name(data["business_name"]),
         "owner_name": data["owner_name"], "nik_hash": nik_hash(settings, data["nik"]),
-        "nik_last4": data["nik"][-4:], "nib": data["nib"], "npwp": data["npwp"],
+        "nik_last4": data["nik"][-4:], "nib": data["nib"],
+        "npwp": None if nik_form else npwp,
+        "npwp_nik_hash": nik_hash(settings, npwp) if nik_form else None,
+        "npwp_last4": npwp[-4:] if nik_form else None,
         "phone": data["phone"], "email": data["email"], "address": data["address"],
         "postal_code": data["postal_code"], "mentor_org": data["mentor_org"],
         "province_code": data["province_code"], "regency_code": data["regency_code"],

@@ -112,8 +112,8 @@ def existing_matches(conn: Connection, code: str,
         niks = list({r["nik_hash"] for r in chunk})
         q = sa.select(c.id, c.status, c.nib, c.nik_hash, c.business_name_norm, c.partner_code,
                       c.partner_ref).where(sa.or_(
-                          sa.and_(c.partner_code == code, _one_of(conn, c.partner_ref, refs)),
-                          _one_of(conn, c.nib, nibs), _one_of(conn, c.nik_hash, niks)))
+                          sa.and_(c.partner_code == code, one_of(conn, c.partner_ref, refs)),
+                          one_of(conn, c.nib, nibs), one_of(conn, c.nik_hash, niks)))
         for e in conn.execute(q):
             if e.partner_code == code and e.partner_ref:
                 found[("ref", e.partner_ref)] = e
@@ -124,7 +124,7 @@ def existing_matches(conn: Connection, code: str,
     return found
 
 
-def _one_of(conn: Connection, col: sa.Column[str], values: list[str]) -> Any:
+def one_of(conn: Connection, col: sa.Column[str], values: list[str]) -> Any:
     """col IN values. PostgreSQL: one array parameter (= ANY), not one bind per value: with
     30,000 binds the driver spent ~0.4 s rewriting the statement's placeholders."""
     if conn.dialect.name == "postgresql":

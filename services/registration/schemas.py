@@ -170,7 +170,8 @@ class UmkmOperatorOut(UmkmOut):
     email = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
     postal_code = fields.String(allow_none=True)
-    npwp = fields.String(allow_none=True)
+    npwp = fields.String(allow_none=True, metadata={
+        "description": "a legacy NPWP; one that is a NIK is masked like the NIK"})
     mentor_org = fields.String(allow_none=True)
     capital_idr = fields.Integer(allow_none=True)
     annual_sales_idr = fields.Integer(allow_none=True)

@@ -33,7 +33,10 @@ umkm = sa.Table(
     sa.Column("nik_hash", sa.String(64)),  # keyed HMAC: duplicate detection, never the NIK
     sa.Column("nik_last4", sa.String(4)),
     sa.Column("nib", sa.String(13)),
-    sa.Column("npwp", sa.String(16)),
+    sa.Column("npwp", sa.String(16)),  # a legacy (0...) NPWP only: never one that is a NIK
+    # An NPWP that is the owner's NIK: keyed hash (for matching) and last four (masked display).
+    sa.Column("npwp_nik_hash", sa.String(64)),
+    sa.Column("npwp_last4", sa.String(4)),
     sa.Column("phone", sa.String(20)),
     sa.Column("email", sa.String(254)),
     sa.Column("address", sa.Text),

@@ -47,7 +47,8 @@ def verify(engine: Engine, settings: Settings, umkm_id: str, actor: Any) -> dict
     with uow(engine, settings) as u:
         row = _staff_locked(u.conn, umkm_id, actor)
         try:
-            new = domain.verify(row.status)
+            # A partner may have reported it on a platform already: then it is onboarded.
+            new = domain.verify(row.status, bool(platforms_of(u.conn, [umkm_id])[umkm_id]))
         except domain.DomainError as e:
             raise _refused(e, row) from None
         now = utcnow()

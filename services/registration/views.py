@@ -28,4 +28,6 @@ def view(row: Any, platforms: list[dict[str, Any]], operator: bool) -> dict[str,
     if operator:
         out.update({k: m[k] for k in OPERATOR_FIELDS})
         out["nik_masked"] = mask_nik(m["nik_last4"]) if m["nik_last4"] else None
+        if m["npwp_last4"]:  # an NPWP that is a NIK: masked like one
+            out["npwp"] = mask_nik(m["npwp_last4"])
     return out

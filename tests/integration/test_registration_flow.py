@@ -104,24 +104,28 @@ def test_partner_batch_dedupes_in_batch_and_against_the_database(
     batch = [payload(1, merchant_ref="M1"), payload(2, merchant_ref="M2"),
              payload(1, merchant_ref="M1-again"),           # same NIB inside the batch
              payload(2, merchant_ref="M1", nib=None, business_name="Other"),  # same ref
-             payload(3, merchant_ref="M3"),                 # already registered publicly
+             payload(3, merchant_ref="M3"),                 # registered publicly: joins
              payload(4, merchant_ref="M4", phone="123")]    # invalid
     r = client.post("/v1/partner/onboardings", json=batch, headers={"X-API-Key": key})
     assert r.status_code == 200
     body = r.get_json()
     assert [i["result"] for i in body["items"]] == [
         "created", "created", "already_registered", "already_registered",
-        "already_registered", "invalid"]
+        "onboarded", "invalid"]
     assert body["items"][4]["id"] == public["id"]
     resend = client.post("/v1/partner/onboardings", json=batch, headers={"X-API-Key": key})
-    assert resend.get_json()["summary"] == {"created": 0, "already_registered": 5, "invalid": 1}
+    assert resend.get_json()["summary"] == {"created": 0, "onboarded": 0,
+                                            "already_registered": 5, "invalid": 1}
     with reg.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(umkm)).scalar_one() == 3
         assert conn.execute(sa.select(sa.func.count()).select_from(umkm_platforms)
-                            ).scalar_one() == 2
-    assert reg.drain() == 5
-    events = reg.events(expect=5)
-    assert len(events) == 5
+                            ).scalar_one() == 3
+    assert reg.drain() == 6
+    events = reg.events(expect=6)
+    assert len(events) == 6
+    assert [(e.type, e.data["first_platform"]) for e in events
+            if e.subject == public["id"] and e.type == contracts.UMKM_ONBOARDED] == [
+        (contracts.UMKM_ONBOARDED, True)]
     by_id: dict[str, list[str]] = {}
     for e in events:
         by_id.setdefault(e.subject, []).append(e.type.split(".")[2])

@@ -35,6 +35,23 @@ def test_a_planted_nik_in_an_event_is_caught() -> None:
     assert make_event  # the real factory is the one patched
 
 
+def test_finding1_a_nik_in_any_field_is_caught_whatever_the_field_is_called() -> None:
+    """An NPWP that is a NIK is a NIK: the guard goes by the value, not the field name."""
+    log = logging.getLogger("services.planted")
+    ev = registered(province="31")
+    with pii_guard.planted() as found:
+        log.warning("tax id", extra={"npwp": NIK})                 # a log field
+        log.warning("row %s", {"business": {"tax": {"npwp": int(NIK)}}})  # nested, a number
+        ev.data["npwp"] = NIK                                       # an event field
+        ev.to_bytes()
+        pii_guard.RECORDER.feed(f'{{"data": {{"npwp": "{NIK}"}}}}', "event")  # on the broker
+    assert [(f.kind, f.source) for f in found] == [
+        ("nik", "log"), ("nik", "log"), ("nik", "event"), ("nik", "event")], found
+    # The masked and hashed forms the services keep are not findings.
+    masked = '{"npwp": "************0007", "npwp_nik_hash": "' + "ab12" * 16 + '"}'
+    assert pii_guard.scan(masked, "log") == []
+
+
 def test_a_nip_and_a_stack_log_line_are_caught(tmp_path: Path) -> None:
     with pii_guard.planted() as found:
         pii_guard.RECORDER.feed('{"message": "official 198001012005011001 joined"}', "f.log")

@@ -15,7 +15,9 @@ from services.registration.domain import (
     derive_scale,
     mask_nik,
     normalise_mobile,
+    npwp_is_nik,
     onboard,
+    partner_onboard,
     validate_kbli,
     validate_nib,
     validate_nik,
@@ -561,6 +563,24 @@ def test_lifecycle_accepts_stored_strings():
     assert curate("onboarded", None, "approved") == "approved"
     with pytest.raises(ValueError):
         verify("unknown")
+
+
+def test_finding2_partner_reported_path_is_the_same_lifecycle():
+    # A partner's report is recorded at any status but withdrawn; verification then
+    # finds the business on a platform: onboarded.
+    assert partner_onboard(Status.registered) is Status.registered
+    assert partner_onboard(Status.verified) is Status.onboarded
+    assert partner_onboard(Status.onboarded) is Status.onboarded
+    refused("invalid_transition", partner_onboard, Status.withdrawn)
+    status = verify(partner_onboard(Status.registered), on_a_platform=True)
+    assert status is Status.onboarded
+    assert curate(status, None, Curation.approved) is Curation.approved
+    refused("invalid_transition", curate, Status.registered, None, Curation.approved)
+
+
+def test_finding1_an_npwp_is_a_nik_unless_it_is_the_legacy_form():
+    assert npwp_is_nik(validate_npwp(nik(), TODAY))
+    assert not npwp_is_nik(validate_npwp("09.254.294.3-407.000", TODAY))
 
 
 def test_full_path():

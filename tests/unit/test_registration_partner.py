@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from services.registration.partner import create_partner
-from services.registration.store import partners, umkm
+from services.registration.store import partners, umkm, umkm_platforms
 from tests.unit.registration_helpers import (
     make_app,
     outbox_events,
@@ -54,21 +54,23 @@ def test_api_key_is_stored_hashed(env: Any) -> None:
     assert key["X-API-Key"] not in stored and len(stored) == 64
 
 
-def test_batch_results_created_duplicate_invalid_and_resend_creates_nothing(env: Any) -> None:
+def test_batch_results_created_onboarded_duplicate_invalid_and_resend_adds_nothing(
+        env: Any) -> None:
     client, app, key = env
     public = client.post("/v1/umkm", json=payload(9),
                          headers=owner(app.config["BBI_SETTINGS"])).get_json()
     batch = [item(1), item(2), item(1, merchant_ref="TP-1b"),   # same NIB as #0 in the batch
              item(3, merchant_ref="TP-1"),                      # same merchant ref as #0
-             item(9, merchant_ref="TP-9"),                      # registered publicly already
+             item(9, merchant_ref="TP-9"),                      # registered publicly: joins
              item(4, nik="123"), "not an object", item(5, store_url="https://t.co/x")]
     r = client.post(URL, json=batch, headers=key)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     results = [i["result"] for i in body["items"]]
     assert results == ["created", "created", "already_registered", "already_registered",
-                       "already_registered", "invalid", "invalid", "created"]
-    assert body["summary"] == {"created": 3, "already_registered": 3, "invalid": 2}
+                       "onboarded", "invalid", "invalid", "created"]
+    assert body["summary"] == {"created": 3, "onboarded": 1, "already_registered": 2,
+                               "invalid": 2}
     items = body["items"]
     assert items[2]["id"] == items[0]["id"] and items[3]["id"] == items[0]["id"]
     assert items[4]["id"] == public["id"] and items[4]["status"] == "registered"
@@ -76,23 +78,28 @@ def test_batch_results_created_duplicate_invalid_and_resend_creates_nothing(env:
     assert items[6]["errors"]["_schema"][0]["code"] == "invalid_type"
     assert _count(app) == 4
     events = outbox_events(app)[1:]  # after the public registration's event
-    assert [e["type"].split(".")[2] for e in events] == ["registered", "onboarded"] * 3
+    assert [e["type"].split(".")[2] for e in events] == ["registered", "onboarded"] * 3 + [
+        "onboarded"]  # the public business, now also on this platform
     assert all(e["data"]["channel"] == "partner" and e["data"]["partner_code"] == "tokopedia"
-               for e in events[::2])
+               for e in events[:6:2])
     assert all(e["data"]["first_platform"] and e["data"]["platform"] == "tokopedia"
                for e in events[1::2])
+    assert events[-1]["subject"] == public["id"]
     again = client.post(URL, json=batch, headers=key).get_json()
-    assert again["summary"] == {"created": 0, "already_registered": 6, "invalid": 2}
-    assert _count(app) == 4 and len(outbox_events(app)) == 7
+    assert again["summary"] == {"created": 0, "onboarded": 0, "already_registered": 6,
+                                "invalid": 2}
+    assert _count(app) == 4 and len(outbox_events(app)) == 8
 
 
-def test_partner_merchants_are_onboarded(env: Any) -> None:
+def test_partner_merchants_are_registered_with_their_platform_onboarding(env: Any) -> None:
     client, app, key = env
     created = client.post(URL, json=[item(1)], headers=key).get_json()["items"][0]
-    assert created["status"] == "onboarded"
+    assert created["status"] == "registered"  # not verified yet: an operator verifies it
     with app.extensions["bbi_engine"].connect() as conn:
         row = conn.execute(sa.select(umkm)).one()
-    assert (row.channel, row.partner_ref, row.status) == ("partner", "TP-1", "onboarded")
+        on = conn.execute(sa.select(umkm_platforms.c.platform)).scalars().all()
+    assert (row.channel, row.partner_ref, row.status) == ("partner", "TP-1", "registered")
+    assert on == ["tokopedia"]
 
 
 def test_ndjson_is_accepted(env: Any) -> None:
