@@ -2,7 +2,7 @@
 
 PORTAL_REGISTRATION_URL / _TRAINING_URL / _CAMPAIGN_URL / _METRICS_URL: the services' APIs
   (default http://127.0.0.1:8001 ... 8004).
-PORTAL_OIDC_ISSUER: the identity provider's issuer (discovery at
+PORTAL_OIDC_ISSUER: the identity provider's issuer (default: BBI_JWT_ISSUER; discovery at
   <issuer>/.well-known/openid-configuration); PORTAL_OIDC_CLIENT_ID (default bbi-portal, a
   public client with PKCE). PORTAL_OIDC_METADATA_URL: where the portal itself reads the
   discovery document when it reaches the provider by another name than browsers do (e.g.
@@ -52,7 +52,10 @@ class PortalSettings:
             training_url=_env("PORTAL_TRAINING_URL", d.training_url),
             campaign_url=_env("PORTAL_CAMPAIGN_URL", d.campaign_url),
             metrics_url=_env("PORTAL_METRICS_URL", d.metrics_url),
-            oidc_issuer=_env("PORTAL_OIDC_ISSUER", d.oidc_issuer).rstrip("/"),
+            # The services' issuer (the ConfigMap's BBI_JWT_ISSUER) unless the portal is told
+            # otherwise: one identity provider for the pages and the APIs.
+            oidc_issuer=_env("PORTAL_OIDC_ISSUER",
+                             _env("BBI_JWT_ISSUER", d.oidc_issuer)).rstrip("/"),
             oidc_client_id=_env("PORTAL_OIDC_CLIENT_ID", d.oidc_client_id),
             oidc_metadata_url=_env("PORTAL_OIDC_METADATA_URL", ""),
             secret_key=_env("PORTAL_SECRET_KEY", "" if production else _DEV_KEY),
