@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.common import contracts
+from services.common import audit, contracts
 from services.common.auth import hash_secret
 from services.common.config import Settings
 from services.common.db import is_unique_violation, new_id, utcnow
@@ -149,35 +149,37 @@ def owned(engine: Engine, owner: str, limit: int) -> dict[str, Any]:
 
 def claim(engine: Engine, settings: Settings, owner: str, nik: str, nib: str) -> dict[str, Any]:
     """A signed-in owner takes over a business without an owner (partner-reported, or from
-    before owners signed in) by proving its NIK and NIB; `claimed` tells the directories."""
+    before owners signed in) by proving its NIK and NIB; `claimed` tells the directories.
+    Every attempt, refused or not, leaves an audit row (actor, outcome, business id; never
+    the NIK or NIB tried): a refusal commits its row and nothing else, then answers."""
     proof = nik_hash(settings, nik)
+    actor = audit.Actor(owner, "umkm")
+    refused: ApiError | None = None
     with uow(engine, settings) as u:
         row = by_nib(u.conn, nib, lock=True)
         # One answer for an unknown NIB and a wrong NIK: a guess learns nothing about which.
         if row is None or row.status == "withdrawn" or row.nik_hash is None or \
                 not hmac.compare_digest(row.nik_hash, proof):
-            _claim_trace("no_match", owner, None)
-            raise ApiError(404, "claim_no_match",
-                           "Tidak ada usaha dengan NIK dan NIB tersebut.",
-                           "No business matches this NIK and NIB.")
-        if row.owner_subject not in (None, owner):
-            _claim_trace("already_claimed", owner, row.id)
-            raise conflict("already_claimed", "Usaha ini sudah dimiliki akun lain.",
-                           "This business already belongs to another account.")
-        if row.owner_subject is None:
-            now = utcnow()
-            u.conn.execute(umkm.update().where(umkm.c.id == row.id).values(
-                owner_subject=owner, claimed_at=now, updated_at=now))
-            u.publish(contracts.UMKM_CLAIMED, {"umkm_id": row.id, "owner_subject": owner,
-                                               "claimed_at": now})
-        _claim_trace("claimed" if row.owner_subject is None else "already_own", owner, row.id)
-        fresh = get_umkm(u.conn, row.id)
-        return view(fresh, platforms_of(u.conn, [row.id])[row.id], operator=False)
-
-
-def _claim_trace(outcome: str, owner: str, umkm_id: str | None) -> None:
-    """A trace of every claim attempt: who (pseudonymous subject), which business, outcome;
-    never the NIK or NIB tried.
-    TODO(audit): write it to the append-only audit log once services/common/audit.py lands."""
-    log.info("umkm claim attempt", extra={"outcome": outcome, "actor_subject": owner,
-                                          "actor_role": "umkm", "umkm_id": umkm_id})
+            audit.record(u.conn, actor, "umkm.claim", "umkm", outcome="no_match")
+            refused = ApiError(404, "claim_no_match",
+                               "Tidak ada usaha dengan NIK dan NIB tersebut.",
+                               "No business matches this NIK and NIB.")
+        elif row.owner_subject not in (None, owner):
+            audit.record(u.conn, actor, "umkm.claim", f"umkm:{row.id}",
+                         outcome="already_claimed")
+            refused = conflict("already_claimed", "Usaha ini sudah dimiliki akun lain.",
+                               "This business already belongs to another account.")
+        else:
+            if row.owner_subject is None:
+                now = utcnow()
+                u.conn.execute(umkm.update().where(umkm.c.id == row.id).values(
+                    owner_subject=owner, claimed_at=now, updated_at=now))
+                u.publish(contracts.UMKM_CLAIMED, {"umkm_id": row.id, "owner_subject": owner,
+                                                   "claimed_at": now})
+            audit.record(u.conn, actor, "umkm.claim", f"umkm:{row.id}",
+                         outcome="claimed" if row.owner_subject is None else "already_own")
+            fresh = get_umkm(u.conn, row.id)
+            answer = view(fresh, platforms_of(u.conn, [row.id])[row.id], operator=False)
+    if refused is not None:
+        raise refused
+    return answer

@@ -2,7 +2,7 @@
 lifecycle, and claims a business reported without an owner by proving its NIK and NIB."""
 from __future__ import annotations
 
-import logging
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.registration.partner import create_partner
-from services.registration.store import umkm
+from services.registration.store import audit_log, umkm
 from tests.unit.registration_helpers import (
     bearer,
     make_app,
@@ -124,19 +124,27 @@ def test_a_wrong_nik_or_unknown_nib_is_one_answer_and_changes_nothing(
     assert not [e for e in outbox_events(app) if e["type"] == "bbi.umkm.claimed.v1"]
 
 
-def test_claim_attempts_leave_a_trace_without_the_proof(
-        env: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_claim_attempts_leave_an_audit_trace_without_the_proof(env: Any) -> None:
     client, settings, app = env
     uid = _partner_reports(client, app, settings, 5)
-    with caplog.at_level(logging.INFO, logger="services.registration.handlers"):
-        client.post("/v1/umkm/claims", json={"nik": nik(6), "nib": payload(5)["nib"]},
-                    headers=owner(settings))
-        client.post("/v1/umkm/claims", json={"nik": nik(5), "nib": payload(5)["nib"]},
-                    headers=owner(settings))
-    traces = [(r.outcome, r.actor_subject, r.umkm_id) for r in caplog.records
-              if r.getMessage() == "umkm claim attempt"]
-    assert traces == [("no_match", "kc-owner-1", None), ("claimed", "kc-owner-1", uid)]
-    text = " ".join(str(r.__dict__) for r in caplog.records)
+    other = owner(settings, "kc-owner-2")
+    wrong = client.post("/v1/umkm/claims", json={"nik": nik(6), "nib": payload(5)["nib"]},
+                        headers=owner(settings))
+    ok = client.post("/v1/umkm/claims", json={"nik": nik(5), "nib": payload(5)["nib"]},
+                     headers=owner(settings))
+    taken = client.post("/v1/umkm/claims", json={"nik": nik(5), "nib": payload(5)["nib"]},
+                        headers=other)
+    assert (wrong.status_code, ok.status_code, taken.status_code) == (404, 200, 409)
+    with app.extensions["bbi_engine"].connect() as conn:
+        rows = conn.execute(sa.select(audit_log.c.actor, audit_log.c.role, audit_log.c.action,
+                                      audit_log.c.target, audit_log.c.detail)
+                            .order_by(audit_log.c.id)).all()
+    assert [(r.actor, r.role, r.action, r.target, json.loads(r.detail)) for r in rows] == [
+        ("kc-owner-1", "umkm", "umkm.claim", "umkm", {"outcome": "no_match"}),
+        ("kc-owner-1", "umkm", "umkm.claim", f"umkm:{uid}", {"outcome": "claimed"}),
+        ("kc-owner-2", "umkm", "umkm.claim", f"umkm:{uid}", {"outcome": "already_claimed"}),
+    ]
+    text = " ".join(str(tuple(r)) for r in rows)
     assert nik(5) not in text and nik(6) not in text and payload(5)["nib"] not in text
 
 
