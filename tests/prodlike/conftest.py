@@ -15,6 +15,7 @@ from services.common import local_kafka, testing_infra
 from services.common.config import REPO_ROOT
 from tests.e2e.stack import Stack
 from tests.prodlike.results import Outcome
+from tests.security import pii_guard
 
 PRODLIKE_VAR = REPO_ROOT / "var" / "prodlike"
 
@@ -66,7 +67,24 @@ def whole_cluster(cluster: local_kafka_cluster.LocalCluster
 
 
 @pytest.fixture(scope="package")
-def prod_stack(cluster: local_kafka_cluster.LocalCluster, keycloak: Any,
+def prod_keycloak() -> Iterator[Any]:
+    """A Keycloak of this suite's own: the identity-provider scenario adds a signing key and
+    freezes it (SIGSTOP), which the session's shared one, or one attached to through
+    BBI_TEST_KEYCLOAK, must never see."""
+    from devtools import local_keycloak
+
+    data_dir = PRODLIKE_VAR / f"keycloak-{uuid.uuid4().hex[:8]}"
+    kc = need("Keycloak", lambda: local_keycloak.start(port=local_kafka.free_port(),
+                                                        data_dir=data_dir))
+    try:
+        yield kc
+    finally:
+        kc.stop(timeout=20)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def prod_stack(cluster: local_kafka_cluster.LocalCluster, prod_keycloak: Any,
                pg_base_url: str) -> Iterator[Any]:
     """Every service's web and worker in the production configuration, behind nginx, on the
     3-node cluster and Keycloak; the topics without a prefix, as in production."""
@@ -74,10 +92,12 @@ def prod_stack(cluster: local_kafka_cluster.LocalCluster, keycloak: Any,
 
     s = ProdlikeStack(kafka=cluster.bootstrap, pg_base=pg_base_url, prefix="",
                       workdir=PRODLIKE_VAR / f"stack-{uuid.uuid4().hex[:6]}", cluster=cluster,
-                      keycloak=keycloak)
+                      keycloak=prod_keycloak)
     try:
         s.start()
         yield s
+        # What the stack's processes published on the cluster, for the session's PII guard.
+        pii_guard.broker_records(cluster.bootstrap)
     finally:
         s.stop()
 

@@ -5,7 +5,7 @@ produces and fails the session when personal data shows up:
 - every log record emitted in-process (rendered as JSON with its `extra` fields),
 - every CloudEvent serialised in-process (what the outbox stores and the relay publishes),
 - the label values of the in-process Prometheus registries at the end,
-- the process logs of the e2e and fault stacks written under var/ during this run,
+- the process logs of the e2e, fault and prodlike stacks written under var/ during this run,
 - every record on the session's test broker at the end (what the stack processes published),
 - pre-built outbox rows staged with outbox.add_rows (the partner batch's template payloads).
 Personal data is found by value (the names, NIK, phone and e-mail the test factories use)
@@ -31,7 +31,7 @@ from services.common.events import Event
 from services.common.observability import JsonFormatter
 
 VAR = Path(__file__).resolve().parent.parent.parent / "var"
-STACK_DIRS = ("e2e", "fault")  # process logs of the stacks the tests start
+STACK_DIRS = ("e2e", "fault", "prodlike")  # process logs of the stacks the tests start
 # Names and e-mail the test factories use (tests/unit/registration_helpers.py, bench/);
 # their NIKs and phone numbers are caught by the patterns below.
 KNOWN_VALUES = ("Sri Rahayu", "Pemilik Toko", "sri@example.id")
