@@ -56,8 +56,9 @@ class ServiceApi(Api):
 
 
 class SecuredResponses(BasePlugin):
-    """Operations that declare bearer security also document 401 and 403, and error
-    responses documented by description only (alt_response) get the problem body."""
+    """Operations that declare bearer security also document 401 and 403, every operation
+    its 422 (a NUL character, services/common/input_guard.py), and error responses
+    documented by description only (alt_response) get the problem body."""
 
     def operation_helper(self, path: str | None = None,
                          operations: dict[str, Any] | None = None, **_: Any) -> None:
@@ -65,6 +66,8 @@ class SecuredResponses(BasePlugin):
             if not isinstance(op, dict):
                 continue
             responses = op.setdefault("responses", {})
+            # Any request may carry U+0000 in its query string (input_guard.py): 422.
+            responses.setdefault("422", "UNPROCESSABLE_ENTITY")
             if op.get("security"):
                 responses.setdefault("401", "UNAUTHORIZED")
                 responses.setdefault("403", "FORBIDDEN")

@@ -238,17 +238,25 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = current_principal()
-            if principal is None:
-                raise unauthorized("token_missing", "Token bearer diperlukan.",
-                                   "A bearer token is required.")
-            if not principal.has(*roles):
-                raise forbidden()
+            check_roles(roles)
             return fn(*args, **kwargs)
 
+        # Checks that run before the view (services/common/input_guard.py) answer 401/403
+        # first on a protected view, as the view itself would.
+        wrapper.bbi_roles = roles  # type: ignore[attr-defined]
         return wrapper
 
     return deco
+
+
+def check_roles(roles: tuple[str, ...]) -> None:
+    """401 without a valid bearer token, 403 when it holds none of `roles`."""
+    principal = current_principal()
+    if principal is None:
+        raise unauthorized("token_missing", "Token bearer diperlukan.",
+                           "A bearer token is required.")
+    if not principal.has(*roles):
+        raise forbidden()
 
 
 def hash_secret(key: str, value: str) -> str:

@@ -15,7 +15,7 @@ from flask_smorest import Api
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
-from services.common import audit, auth, idempotency
+from services.common import audit, auth, idempotency, input_guard
 from services.common.apidoc import (
     SecuredResponses,
     ServiceApi,
@@ -110,6 +110,7 @@ def _install_request_hooks(app: Flask, service: str) -> None:
         g.cid_token = correlation_id.set(g.correlation_id)
         g.started = time.perf_counter()
         g.actor_token = audit.bind_actor(current_principal)
+        input_guard.refuse_nul()  # before any view, replay or database write
         return _idempotent_replay()
 
     @app.after_request

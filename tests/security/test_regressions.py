@@ -62,3 +62,19 @@ def test_a_band_beyond_bigint_is_a_422_on_postgresql(pg_url: str) -> None:
         "ends_at": "2030-01-01T10:00:00", "band_min_idr": 1, "band_max_idr": 10**22})
     assert resp.status_code == 422, resp.get_data(as_text=True)
     assert "band_max_idr" in resp.get_json()["errors"]["json"]
+
+
+def test_a_nul_character_in_a_course_title_is_a_422_and_nothing_is_written(db_url: str) -> None:
+    # PostgreSQL text cannot hold U+0000: psycopg's DataError was a 500.
+    app, s = build("training", db_url)
+    client = app.test_client()
+    course = {"title": "Pemasaran\x00digital", "level": "dasar",
+              "modules": [{"key": "satu", "title": "Modul satu"}]}
+    resp = client.post("/v1/courses", json=course, headers=bearer(s, "operator"))
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    problem = resp.get_json()
+    assert problem["code"] == "invalid_character" and problem["message_id"]
+    assert problem["errors"]["json"]["title"][0]["code"] == "invalid_character"
+    assert client.get("/v1/courses").get_json() == []
+    course["title"] = "Pemasaran digital"
+    assert client.post("/v1/courses", json=course, headers=bearer(s, "operator")).status_code == 201
