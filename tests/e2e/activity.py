@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from devtools.dev_tokens import issue_token
+from services.common import contracts
 from services.common.config import Settings
 from tests.e2e.stack import Stack, eventually
 from tests.faults.helpers import scrape, total
@@ -101,6 +102,9 @@ def produce(stack: Stack) -> None:
         "umkm_id": ani["id"], "platform": "shopee", "order_ref": "D-1",  # ani declared it
         "amount_idr": 150_000, "purchased_at": _iso(_now_wib())}), 201))
     eventually(lambda: _counted(stack))
+    # The metrics worker stores its consumer lag every METRICS_LAG_INTERVAL_SECONDS (15 s):
+    # its panel has data once it has (every partition, nothing left waiting).
+    eventually(lambda: _lag_stored(stack))
 
 
 EXPECTED = {  # what produce() must have made the metrics service count, exactly
@@ -120,3 +124,10 @@ def _counted(stack: Stack) -> None:
     m = scrape(stack.url("metrics", "/metrics"))
     got = {k: total(m, k[0], **dict(k[1])) for k in EXPECTED}
     assert got == EXPECTED, got
+
+
+def _lag_stored(stack: Stack) -> None:
+    m = scrape(stack.url("metrics", "/metrics"))
+    lag = {lb: v for (n, lb), v in m.items() if n == "bbi_metrics_consumer_lag_events"}
+    partitions = 3 * len(contracts.DOMAIN_TOPICS)  # tests/e2e/stack.py makes 3 per topic
+    assert len(lag) == partitions and not any(lag.values()), lag

@@ -3,6 +3,7 @@ real broker and PostgreSQL, on free loopback ports. Used by the e2e and Promethe
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -39,9 +40,30 @@ def eventually(check: Callable[[], T], timeout: float = 60.0, every: float = 0.5
 
 
 def free_port() -> int:
+    """A free loopback port below the kernel's ephemeral range. A port the kernel hands out
+    (bind to 0) comes from the range every outgoing connection on the machine draws from, so
+    it can be taken again before the process it is meant for binds it; the slower that
+    process starts, the likelier (a worker died with "Address already in use" under load)."""
+    low = _ephemeral_low()
+    if low > 11_000:
+        for _ in range(200):
+            port = random.randrange(10_000, low)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 @dataclass
@@ -81,6 +103,7 @@ class Stack:
             self.start_worker(s)
         for s in self.services:
             self.wait_ready(s)
+            self.wait_worker(s)
 
     def _spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
@@ -112,6 +135,20 @@ class Stack:
                 raise RuntimeError(f"{s} web exited: {self.log_tail(f'{s}_web')}")
             time.sleep(0.2)
         raise RuntimeError(f"{s} web not ready: {self.log_tail(f'{s}_web')}")
+
+    def wait_worker(self, s: str, timeout: float = 60) -> None:
+        """The worker serves its metrics port (it started; a worker that died says why)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{self.worker_ports[s]}/metrics", timeout=2)
+                return
+            except httpx.HTTPError:
+                pass
+            if self.procs[f"{s}_worker"].poll() is not None:
+                raise RuntimeError(f"{s} worker exited: {self.log_tail(f'{s}_worker')}")
+            time.sleep(0.2)
+        raise RuntimeError(f"{s} worker not serving metrics: {self.log_tail(f'{s}_worker')}")
 
     def kill(self, name: str) -> None:
         proc = self.procs[name]
