@@ -36,9 +36,11 @@ def test_broker_sigkilled_30s_under_traffic(own_broker: local_kafka.LocalBroker,
                               REGISTRATION_RATE_LIMIT="100000")
     traffic = Traffic(stack)
     traffic.setup()
-    outcome.injected = (f"SIGKILL of the only Kafka broker for {OUTAGE_S:.0f} s, then a restart "
-                        "on the same port and log dir, under steady HTTP traffic "
-                        "(registrations, enrolments, purchases)")
+    outcome.injected = (f"SIGKILL of the only Kafka broker, once {WARMUP} requests were "
+                        f"accepted, for {OUTAGE_S:.0f} s and until {OUTAGE_CALLS} requests were "
+                        "answered without it, then a restart on the same port and log dir, "
+                        "under steady HTTP traffic (registrations, enrolments, purchases) that "
+                        f"stops once {AFTER_CALLS} requests after the restart were accepted")
     stop = threading.Event()
     load = threading.Thread(target=traffic.run, args=(stop,), daemon=True)
     t_load = time.monotonic() - traffic._started  # the setup's own calls do not count

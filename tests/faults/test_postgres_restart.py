@@ -38,8 +38,11 @@ def test_postgres_restarted_under_traffic(kafka_bootstrap: str,
     pids = {name: p.pid for name, p in stack.procs.items()}
     traffic = Traffic(stack)
     traffic.setup()
-    outcome.injected = (f"PostgreSQL (every service's database) stopped with -m immediate for "
-                        f"{OUTAGE_S:.0f} s, then started again, under steady HTTP traffic")
+    outcome.injected = (f"PostgreSQL (every service's database) stopped with -m immediate, "
+                        f"once {WARMUP} requests were accepted, for {OUTAGE_S:.0f} s and until "
+                        f"{OUTAGE_CALLS} requests were answered without it, then started again, "
+                        "under steady HTTP traffic that stops once every /readyz answers 200 "
+                        f"and {AFTER_CALLS} requests after that were answered")
     stop = threading.Event()
     load = threading.Thread(target=traffic.run, args=(stop,), daemon=True)
     t_load = time.monotonic() - traffic._started  # the setup's own calls do not count
