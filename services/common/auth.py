@@ -38,6 +38,8 @@ class AuthConfigError(RuntimeError):
     """The auth settings cannot work; the service must not start with them."""
 
 
+NO_PROVINCE = frozenset({"--"})  # a scope that matches no province code
+
 @dataclass(frozen=True)
 class Principal:
     """The caller: the identity provider's subject (a person's account), the roles of ours
@@ -80,9 +82,17 @@ class Principal:
         return self._text("region")
 
     @property
-    def province_scope(self) -> str | None:
-        """An operator limited to one province; None means national."""
-        return self._text("province_scope")
+    def province_scope(self) -> frozenset[str] | None:
+        """The provinces an operator is limited to; None means national (no claim at all).
+        A claim that is present but unusable (empty, not a code) fails closed: it matches no
+        province, never all of them."""
+        if self.claims.get("province_scope") is None:
+            return None
+        raw = self.claims["province_scope"]
+        codes = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else []
+        valid = frozenset(c.strip() for c in codes
+                          if isinstance(c, str) and len(c.strip()) == 2 and c.strip().isdigit())
+        return valid or NO_PROVINCE
 
 
 def check_settings(settings: Settings) -> None:

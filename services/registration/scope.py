@@ -10,22 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.auth import NO_PROVINCE, Principal
 from services.common.errors import ApiError, not_found
 
-CLAIM = "province_scope"
-NOTHING = frozenset({"--"})  # matches no province code
+NOTHING = NO_PROVINCE
 
 
 def of(principal: Any) -> frozenset[str] | None:
     """The provinces this caller may see, or None for national staff."""
-    claims = getattr(principal, "claims", None) or {}
-    if CLAIM not in claims or claims[CLAIM] is None:
-        return None
-    raw = claims[CLAIM]
-    codes = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else []
-    valid = frozenset(c.strip() for c in codes
-                      if isinstance(c, str) and len(c.strip()) == 2 and c.strip().isdigit())
-    return valid or NOTHING
+    return principal.province_scope if isinstance(principal, Principal) else None
 
 
 def detail(scope: frozenset[str] | None) -> str | None:

@@ -84,7 +84,7 @@ def test_the_principal_carries_roles_and_attributes_from_keycloak(keycloak: Loca
     assert (official.nip, official.agency, official.region) == (
         "198001012005011001", "KemenKopUKM", "31")
     regional = v.verify(token(keycloak, "operator-jabar@bbi.test"))
-    assert regional.roles == {"operator"} and regional.province_scope == "32"
+    assert regional.roles == {"operator"} and regional.province_scope == frozenset({"32"})
     national = v.verify(token(keycloak, OPERATOR))
     assert national.province_scope is None
     owner = v.verify(token(keycloak, OWNER))

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.common.auth import AuthConfigError, TokenVerifier, check_settings
+from services.common.auth import AuthConfigError, Principal, TokenVerifier, check_settings
 from services.common.config import Settings
 from services.common.errors import ApiError
 
@@ -95,7 +95,7 @@ def test_a_valid_token_gives_the_principal_with_every_role_and_claim(idp: FakeId
     p = v.verify(idp.token("k1", province_scope="32", nip=None))
     assert p.subject == "person-1" and p.roles == {"operator", "umkm"}
     assert p.role == "operator" and p.has("umkm") and not p.has("admin")
-    assert p.province_scope == "32" and p.nip is None
+    assert p.province_scope == frozenset({"32"}) and p.nip is None
 
 
 def test_each_bad_token_has_its_own_code(idp: FakeIdp) -> None:
@@ -247,3 +247,15 @@ def test_no_production_module_can_reach_the_development_signer() -> None:
     import services.common.auth as auth
 
     assert not hasattr(auth, "issue_token")
+
+
+@pytest.mark.parametrize("claim, scope", [
+    (None, None), ("32", {"32"}), ("31,32", {"31", "32"}), (["33"], {"33"}),
+    ("", {"--"}), ([], {"--"}), ("jabar", {"--"}), (32, {"--"}),
+])
+def test_province_scope_fails_closed_when_present_but_unusable(claim: Any, scope: Any) -> None:
+    claims = {"sub": "kc-op", "realm_access": {"roles": ["operator"]}}
+    if claim is not None:
+        claims["province_scope"] = claim
+    p = Principal(subject="kc-op", roles=frozenset({"operator"}), claims=claims)
+    assert p.province_scope == (None if scope is None else frozenset(scope))
