@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -79,12 +80,15 @@ class ApiClient:
 
     def __init__(self, settings: PortalSettings, token: str | None = None,
                  correlation_id: str | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 client_address: str | None = None) -> None:
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if correlation_id:
             headers["X-Correlation-ID"] = correlation_id
+        if client_address:  # the services' per-client limits count the visitor, not us
+            headers["X-Forwarded-For"] = client_address
         self.settings = settings
         self.http = httpx.Client(headers=headers, timeout=settings.api_timeout,
                                  transport=transport, follow_redirects=False)
@@ -207,7 +211,8 @@ class ApiClient:
                          params={"umkm_id": umkm_id})
 
     def certificate(self, number: str) -> Json:
-        return self.call("training", "GET", f"/v1/certificates/{number}")
+        # Typed by anyone: quoted whole, so "../courses" cannot reach another route.
+        return self.call("training", "GET", f"/v1/certificates/{quote(number, safe='')}")
 
     # --- campaign -------------------------------------------------------------------------
     def campaigns(self, status: str | None = "open") -> list[Json]:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common.observability import setup_logging
 from services.portal import auth, i18n
@@ -29,6 +30,9 @@ def create_app(settings: PortalSettings | None = None, **config: Any) -> Flask:
     # httpx logs every call's URL at INFO: noise, and search terms would reach the logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = Flask("services.portal")
+    if settings.trusted_proxies:  # the visitor's address, not the Ingress's, goes on to the APIs
+        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
+                                x_for=settings.trusted_proxies)
     app.config.update(
         PORTAL_SETTINGS=settings, SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_SECURE=settings.cookie_secure, SESSION_COOKIE_HTTPONLY=True,

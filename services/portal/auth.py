@@ -129,7 +129,7 @@ def api() -> ApiClient:
     """The API client of this request, with the signed-in person's token if any."""
     if "api" not in g:
         g.api = ApiClient(settings(), access_token(), g.get("correlation_id"),
-                          current_app.config.get("PORTAL_API_TRANSPORT"))
+                          current_app.config.get("PORTAL_API_TRANSPORT"), request.remote_addr)
     return g.api  # type: ignore[no-any-return]
 
 

@@ -12,6 +12,9 @@ PORTAL_SESSION_DATABASE_URL: the server-side session store (default SQLite under
 PORTAL_COOKIE_SECURE: 1 to send the session cookie over HTTPS only (production).
 PORTAL_SESSION_SECONDS: idle lifetime of a session (default 8 hours).
 PORTAL_API_TIMEOUT: seconds per API call (default 10).
+PORTAL_TRUSTED_PROXIES: proxy hops whose X-Forwarded-For is trusted (default 0; Kubernetes: 1,
+  the Ingress). The visitor's address found so is passed on to the services (X-Forwarded-For),
+  whose per-client limits would otherwise count every visitor as the portal.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class PortalSettings:
     cookie_secure: bool = False
     session_seconds: int = 8 * 3600
     api_timeout: float = 10.0
+    trusted_proxies: int = 0
     production: bool = False
 
     @classmethod
@@ -63,6 +67,7 @@ class PortalSettings:
             cookie_secure=_env("PORTAL_COOKIE_SECURE", "1" if production else "0") == "1",
             session_seconds=int(_env("PORTAL_SESSION_SECONDS", str(d.session_seconds))),
             api_timeout=float(_env("PORTAL_API_TIMEOUT", str(d.api_timeout))),
+            trusted_proxies=int(_env("PORTAL_TRUSTED_PROXIES", "0")),
             production=production,
         )
         values.update(overrides)

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common import audit
+from services.common import audit, ratelimit
 from services.common.db import UtcDateTime, new_metadata
 
 metadata = new_metadata()
@@ -86,12 +86,7 @@ partners = sa.Table(
 )
 
 # Fixed-window counters shared by every gunicorn worker (and every replica).
-rate_limits = sa.Table(
-    "rate_limits", metadata,
-    sa.Column("client_key", sa.String(64), primary_key=True),
-    sa.Column("window_start", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("hits", sa.Integer, nullable=False),
-)
+rate_limits = ratelimit.add_table(metadata)
 
 
 def get_umkm(conn: Connection, umkm_id: str, lock: bool = False) -> Any:

@@ -8,10 +8,11 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from services.common import ratelimit
 from services.common.auth import current_principal, require_role
 from services.common.errors import ApiError
 from services.common.web import get_engine, get_settings
-from services.training import completion, domain, handlers, queries, schemas
+from services.training import completion, config, domain, handlers, queries, schemas, store
 
 blp = Blueprint("training", __name__, url_prefix="/v1",
                 description="Pelatihan UMKM: kursus, webinar, pendaftaran, sertifikat / "
@@ -241,3 +242,22 @@ class ModuleDone(MethodView):
         certificate (UMKM)."""
         return completion.module_done(get_engine(), get_settings(), _owner(),
                                       str(body["umkm_id"]), str(course_id), module_key)
+
+
+@blp.route("/certificates/<number>")
+class CertificateCheck(MethodView):
+    @blp.response(200, schemas.CertificateCheckOut)
+    @blp.alt_response(404, description="certificate_not_found")
+    @blp.alt_response(429, description="rate_limited (Retry-After): "
+                                       "TRAINING_CERTIFICATE_RATE_LIMIT per client and window")
+    def get(self, number: str) -> Any:
+        """Cek sertifikat / check a certificate by its number (public): the course, kind,
+        completion time and the business's trade name."""
+        wait = ratelimit.hit(get_engine(), store.rate_limits, get_settings(),
+                             "certificate:" + (request.remote_addr or "unknown"),
+                             config.certificate_rate_limit(), config.rate_window_seconds())
+        if wait is not None:
+            raise ratelimit.too_many(
+                wait, "Terlalu banyak pengecekan sertifikat dari alamat ini; coba lagi nanti.",
+                "Too many certificate checks from this address; try again later.")
+        return queries.certificate(get_engine(), number)

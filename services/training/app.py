@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from flask import Flask
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common import audit_api
 from services.common.config import Settings
 from services.common.web import create_service_app
+from services.training import config
 from services.training.api import blp
 from services.training.config import load_settings
 from services.training.store import metadata
@@ -16,6 +18,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """Build the app; nothing happens at import time."""
     app, api = create_service_app("training", settings or load_settings(), metadata,
                                   "BBI Training", engine)
+    proxies = config.trusted_proxies()
+    if proxies:  # the certificate check's limit keys on the client, not on the Ingress
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     api.register_blueprint(blp)
     api.register_blueprint(audit_api.blueprint("training"))  # GET /v1/audit/training (admin)
     return app

@@ -3,6 +3,10 @@
 - TRAINING_DEFAULT_CAPACITY: seats of a session when the operator gives none (default 200)
 - TRAINING_RETRY_AFTER_SECONDS: Retry-After sent when a business is not known yet (default 30)
 - TRAINING_MAX_ATTENDANCE_ROWS: business ids per attendance upload (default 5000)
+- TRAINING_CERTIFICATE_RATE_LIMIT: public certificate checks per client address per window
+  (default 60); TRAINING_RATE_WINDOW_SECONDS: the window (default 60)
+- TRAINING_TRUSTED_PROXIES: proxy hops whose X-Forwarded-For is trusted (default 0;
+  Kubernetes: 1, the Ingress, or the portal, which passes on its visitor's address)
 """
 from __future__ import annotations
 
@@ -34,3 +38,19 @@ def retry_after_seconds() -> int:
 def max_attendance_rows() -> int:
     """Largest attendance report accepted in one request."""
     return _int("TRAINING_MAX_ATTENDANCE_ROWS", 5000)
+
+
+def certificate_rate_limit() -> int:
+    """Public certificate checks allowed per client address per window: a person checks a
+    few numbers; guessing numbers takes millions."""
+    return _int("TRAINING_CERTIFICATE_RATE_LIMIT", 60)
+
+
+def rate_window_seconds() -> int:
+    """Length of the fixed rate-limit window."""
+    return _int("TRAINING_RATE_WINDOW_SECONDS", 60)
+
+
+def trusted_proxies() -> int:
+    """How many proxies' X-Forwarded-For entries to trust."""
+    return _int("TRAINING_TRUSTED_PROXIES", 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -100,6 +101,17 @@ def certificate_number(kind: str, when: datetime) -> str:
     """Certificate number, e.g. BBI-W-2026-7F3A9C21D0 (W webinar, E e-learning)."""
     letter = "W" if kind == "webinar" else "E"
     return f"BBI-{letter}-{to_wib(when).year}-{secrets.token_hex(5).upper()}"
+
+
+# What certificate_number makes; the public check looks up nothing else.
+CERTIFICATE_NUMBER = re.compile(r"BBI-[WE]-[0-9]{4}-[0-9A-F]{10}", re.ASCII)
+
+
+def normal_certificate_number(text: str) -> str | None:
+    """A certificate number as typed (any case, spaces around) in its stored form, or None
+    when it cannot be one."""
+    number = text.strip().upper()
+    return number if CERTIFICATE_NUMBER.fullmatch(number) else None
 
 
 @dataclass(frozen=True)

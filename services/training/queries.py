@@ -116,3 +116,30 @@ def my_completions(conn: Connection, umkm_ids: list[str], limit: int,
     rows = conn.execute(sa.select(c).where(c.c.umkm_id.in_(umkm_ids))
                         .order_by(c.c.completed_at.desc(), c.c.id).limit(limit).offset(offset))
     return [dict(r._mapping) for r in rows]
+
+
+def certificate_not_found() -> ApiError:
+    return ApiError(404, "certificate_not_found",
+                    "Sertifikat dengan nomor ini tidak ditemukan.",
+                    "No certificate has this number.")
+
+
+def certificate(engine: Engine, text: str) -> dict[str, Any]:
+    """A certificate as anyone may check it: its number, course, kind, completion time and the
+    business's trade name (a catalogue attribute, shown while the business is registered);
+    never anything about its owner."""
+    number = domain.normal_certificate_number(text)
+    if number is None:
+        raise certificate_not_found()
+    c, k, d = store.completions, store.courses, store.directory
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(c.c.certificate_number, c.c.kind, c.c.completed_at,
+                      k.c.title.label("course_title"), d.c.trade_name, d.c.status)
+            .join(k, k.c.id == c.c.course_id).outerjoin(d, d.c.umkm_id == c.c.umkm_id)
+            .where(c.c.certificate_number == number)).first()
+    if row is None:
+        raise certificate_not_found()
+    return {"certificate_number": row.certificate_number, "course_title": row.course_title,
+            "kind": row.kind, "completed_at": row.completed_at,
+            "trade_name": row.trade_name if row.status == umkm_directory.REGISTERED else None}

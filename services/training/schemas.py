@@ -156,6 +156,17 @@ class Certificate(Schema):
     certificate_number = fields.String()
 
 
+class CertificateCheckOut(Schema):
+    """What the public certificate check shows: no id, nothing about the owner."""
+
+    certificate_number = fields.String(metadata={"example": "BBI-W-2026-7F3A9C21D0"})
+    course_title = fields.String()
+    kind = fields.String(metadata={"description": "webinar or elearning"})
+    completed_at = WibDateTime()
+    trade_name = fields.String(allow_none=True, metadata={
+        "description": "the business's trade name; null once it has withdrawn"})
+
+
 class AttendanceOut(Schema):
     session_id = fields.String()
     recorded = fields.Integer()

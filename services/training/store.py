@@ -7,13 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common import audit, umkm_directory
+from services.common import audit, ratelimit, umkm_directory
 from services.common.db import UtcDateTime, new_metadata
 from services.training.domain import ACTIVE_SEATS, ENROLLED, SCHEDULED, WAITLISTED
 
 metadata = new_metadata()
 audit_log = audit.add_table(metadata)  # operator/admin actions, reads of personal data
 directory = umkm_directory.add_umkm_directory(metadata)  # read model of registered UMKM
+rate_limits = ratelimit.add_table(metadata)  # per-client counters of the public lookup
 
 courses = sa.Table(
     "courses", metadata,

@@ -202,8 +202,21 @@ def test_full_webinar_waitlist_and_promotion(stack: Stack, portal: str, keycloak
     number = first.locator(".cert-number strong").inner_text()
     public = new_page()
     public.goto(f"{portal}/cek-sertifikat?nomor={number}")
-    expect(public.locator("[role=status] h2")).to_be_visible()
+    valid = public.locator('[data-certificate="valid"]')
+    expect(valid.get_by_role("heading")).to_have_text("Sertifikat sah")
+    expect(valid.locator('[data-field="number"]')).to_have_text(number)
+    expect(valid.locator('[data-field="course"]')).to_have_text(setup["course"]["title"])
+    expect(valid.locator('[data-field="kind"]')).to_have_text("Belajar mandiri (e-learning)")
+    expect(valid.locator('[data-field="business"]')).to_have_text(
+        owners["owner1@bbi.test"]["business_name"])
     snap(public, auditor, "certificate-check")
+    # A number nobody was given, typed into the same form: clearly not found.
+    public.get_by_label("Nomor sertifikat").fill(number[:-1] + ("0" if number[-1] != "0" else "1"))
+    public.get_by_role("button", name="Cek").click()
+    expect(public.locator('[data-certificate="not-found"] h2')).to_have_text(
+        "Sertifikat tidak ditemukan")
+    expect(public.locator('[data-certificate="valid"]')).to_have_count(0)
+    snap(public, auditor, "certificate-check-not-found")
 
 
 

@@ -75,6 +75,17 @@ def test_compose_has_no_proxy_so_trusts_none() -> None:
 
 
 @pytest.mark.parametrize("target", TARGETS)
+def test_the_certificate_check_counts_each_visitor(target: str) -> None:
+    """Training's public certificate check trusts the same one hop, and the portal (behind the
+    same Ingress) passes its visitor's address on, so neither is one shared quota."""
+    cm = config_map(target)
+    assert cm["TRAINING_TRUSTED_PROXIES"] == cm["PORTAL_TRUSTED_PROXIES"] == "1"
+    assert routes(target)["/v1/certificates"]["spec"]["ingressClassName"] == "nginx"
+    assert COMPOSE["training-web"]["environment"]["TRAINING_TRUSTED_PROXIES"] == "0"
+    assert COMPOSE["portal"]["environment"]["PORTAL_TRUSTED_PROXIES"] == "0"
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_body_limits_agree_from_the_ingress_to_the_service(target: str) -> None:
     cm = config_map(target)
     general = int(cm["BBI_MAX_BODY_BYTES"])

@@ -26,7 +26,8 @@ PUBLIC: dict[str, set[tuple[str, str]]] = {
                      ("GET", "/v1/reference/kbli-sections"), ("GET", "/v1/reference/platforms"),
                      ("GET", "/v1/reference/consent")},
     "training": {("GET", "/v1/courses"), ("GET", "/v1/courses/<uuid:course_id>"),
-                 ("GET", "/v1/sessions"), ("GET", "/v1/sessions/<uuid:session_id>")},
+                 ("GET", "/v1/sessions"), ("GET", "/v1/sessions/<uuid:session_id>"),
+                 ("GET", "/v1/certificates/<number>")},  # the public certificate check
     "campaign": {("GET", "/v1/campaigns/<code>"), ("GET", "/v1/campaigns/<code>/totals"),
                  ("GET", "/v1/campaigns/<code>/leaderboard/agencies"),
                  ("GET", "/v1/campaigns/<code>/leaderboard/provinces")},

@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from services.portal import auth
+from services.portal.app import create_app
+from services.portal.config import PortalSettings
 from services.portal.sessions import sessions
 from tests.unit.portal_helpers import UMKM_ID, FakeApis, csrf, portal, problem, sign_in
 
@@ -171,16 +173,53 @@ def test_operator_scope_limits_search_and_export(tmp_path: Path) -> None:
 
 def test_public_certificate_check(tmp_path: Path) -> None:
     fake = FakeApis()
-    fake.on("GET", "/v1/certificates/BBI-E-1", lambda _r: httpx.Response(200, json={
-        "certificate_number": "BBI-E-1", "completed_at": "2026-07-01T03:00:00Z"}))
-    fake.on("GET", "/v1/certificates/BBI-E-2",
+    fake.on("GET", "/v1/certificates/BBI-E-2026-7F3A9C21D0", lambda _r: httpx.Response(200, json={
+        "certificate_number": "BBI-E-2026-7F3A9C21D0", "course_title": "Foto Produk",
+        "kind": "elearning", "completed_at": "2026-07-01T10:00:00+07:00",
+        "trade_name": "Keripik Sagu Mama Yuli"}))
+    fake.on("GET", "/v1/certificates/BBI-W-2026-0000000000",
             lambda _r: problem(404, "certificate_not_found"))
+    fake.on("GET", "/v1/certificates/BBI-W-2026-1111111111", lambda _r: httpx.Response(
+        429, json={"code": "rate_limited", "message_id": "x", "message_en": "x"},
+        headers={"Retry-After": "42"}))
     client = portal(tmp_path, fake).test_client()
-    assert "Sertifikat sah" in client.get("/cek-sertifikat?nomor=BBI-E-1").get_data(True)
-    assert "tidak ditemukan" in client.get("/cek-sertifikat?nomor=BBI-E-2").get_data(True)
-    # No lookup at all (a generic 404): the page says it cannot check, not "invalid".
-    html = client.get("/cek-sertifikat?nomor=BBI-E-3").get_data(as_text=True)
-    assert "Pengecekan belum tersedia" in html and "tidak ditemukan" not in html
+    visitor = {"REMOTE_ADDR": "203.0.113.7"}
+    resp = client.get("/cek-sertifikat?nomor=BBI-E-2026-7F3A9C21D0", environ_base=visitor)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'data-certificate="valid"' in html
+    for shown in ("Sertifikat sah", "BBI-E-2026-7F3A9C21D0", "Foto Produk",
+                  "Belajar mandiri (e-learning)", "Keripik Sagu Mama Yuli", "1 Juli 2026"):
+        assert shown in html, shown
+    lookup = fake.seen[-1]
+    # Anonymous, and the training service counts this visitor, not the portal.
+    assert "authorization" not in lookup.headers
+    assert lookup.headers["x-forwarded-for"] == "203.0.113.7"
+
+    html = client.get("/cek-sertifikat?nomor=BBI-W-2026-0000000000").get_data(as_text=True)
+    assert 'data-certificate="not-found"' in html and "Sertifikat tidak ditemukan" in html
+    assert "Sertifikat sah" not in html
+    # Anything typed goes to the lookup as one path segment: never another route.
+    html = client.get("/cek-sertifikat?nomor=../courses").get_data(as_text=True)
+    assert "Sertifikat tidak ditemukan" in html
+    assert fake.seen[-1].url.raw_path == b"/v1/certificates/..%2Fcourses"
+    limited = client.get("/cek-sertifikat?nomor=BBI-W-2026-1111111111")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "42"
+    assert "Terlalu banyak pengecekan" in limited.get_data(as_text=True)
+    assert "Sertifikat" not in client.get("/cek-sertifikat").get_data(as_text=True).split(
+        "</form>")[1]
+
+
+def test_behind_the_ingress_the_visitor_address_is_passed_on(tmp_path: Path) -> None:
+    fake = FakeApis()
+    settings = PortalSettings(session_database_url=f"sqlite:///{tmp_path / 's.db'}",
+                              oidc_issuer="http://idp.test/realms/bbi", trusted_proxies=1)
+    client = create_app(settings, PORTAL_API_TRANSPORT=httpx.MockTransport(fake),
+                        TESTING=True).test_client()
+    client.get("/cek-sertifikat?nomor=BBI-W-2026-0000000000",
+               headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9"},
+               environ_base={"REMOTE_ADDR": "10.0.0.2"})  # the Ingress controller
+    # The entry the Ingress wrote, not one the visitor forged in front of it.
+    assert fake.seen[-1].headers["x-forwarded-for"] == "203.0.113.9"
 
 
 def test_a_purchase_time_is_sent_in_the_zone_the_official_chose(tmp_path: Path) -> None:

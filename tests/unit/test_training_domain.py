@@ -108,3 +108,15 @@ def test_attendance_rows_must_name_seat_holders_once() -> None:
     assert [(e.row, e.code) for e in errors] == [
         (3, "not_enrolled"), (5, "not_uuid"), (6, "duplicate_row"), (7, "not_enrolled"),
         (8, "not_enrolled")]
+
+
+def test_every_issued_certificate_number_is_one_the_public_check_looks_up() -> None:
+    when = datetime(2026, 12, 31, 18, 0, tzinfo=UTC)  # already 2027 in WIB
+    for kind in ("webinar", "elearning"):
+        number = domain.certificate_number(kind, when)
+        assert number.startswith("BBI-W-2027-" if kind == "webinar" else "BBI-E-2027-")
+        assert domain.normal_certificate_number(number) == number
+        assert domain.normal_certificate_number(f"  {number.lower()} ") == number
+    for text in ("", "BBI-W-2027-7F3A9C21D", "BBI-W-2027-7F3A9C21D0X", "BBI-W-2027 7F3A9C21D0",
+                 "BBI-W-２０２７-7F3A9C21D0", "BBI-Q-2027-7F3A9C21D0"):
+        assert domain.normal_certificate_number(text) is None, text

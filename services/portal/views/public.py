@@ -134,27 +134,20 @@ def claim() -> Any:
 
 
 @bp.get("/cek-sertifikat")
-def certificate_check() -> str:
-    """Public: anyone holding a certificate number can check it (training's public lookup)."""
+def certificate_check() -> Any:
+    """Public: anyone holding a certificate number checks it (training's public lookup)."""
     number = (request.args.get("nomor") or "").strip()[:64]
-    found: bool | None = None
-    cert = None
-    if number:
-        try:
-            cert = api().certificate(number)
-            found = True
-        except ApiProblem as e:
-            # A generic 404 means the lookup itself is missing (the training service has no
-            # public certificate endpoint yet): say that we cannot check, not "invalid".
-            if e.status == 404 and e.code != "not_found":
-                found = False
-            elif e.status in (404, 405):
-                found = None
-                return render_template("certificate_check.html", number=number, found=None,
-                                       cert=None, unavailable=True)
-            elif e.status == 422:
-                found = False
-            else:
-                raise
-    return render_template("certificate_check.html", number=number, found=found, cert=cert,
-                           unavailable=False)
+    if not number:
+        return render_template("certificate_check.html", number="", found=None, cert=None)
+    try:
+        cert = api().certificate(number)
+    except ApiProblem as e:
+        if e.status in (404, 422):  # no such certificate, or not a number at all
+            return render_template("certificate_check.html", number=number, found=False,
+                                   cert=None)
+        if e.status == 429:
+            return render_template("certificate_check.html", number=number, found=None,
+                                   cert=None, limited=True), 429, \
+                {"Retry-After": e.retry_after or "60"}
+        raise
+    return render_template("certificate_check.html", number=number, found=True, cert=cert)
