@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, request
 from flask_smorest import Api
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
@@ -79,7 +79,8 @@ def create_service_app(name: str, settings: Settings, md: sa.MetaData,
     app.extensions["bbi_engine"] = engine or make_engine(settings.database_url)
     app.extensions["bbi_metadata"] = md
     api = ServiceApi(app, spec_kwargs={"extra_plugins": [SecuredResponses()]})
-    _install_request_hooks(app, name)
+    install_request_metrics(app, name)  # first: the clock starts before the other hooks
+    _install_request_hooks(app)
     _install_error_handlers(app)
     _install_health(app)
     install_swagger_ui(app, title)  # /docs from the packaged dist, not a CDN
@@ -102,13 +103,44 @@ def problem_response(err: ApiError) -> Response:
     return resp
 
 
-def _install_request_hooks(app: Flask, service: str) -> None:
+def install_request_metrics(app: Flask, service: str, direct_scrape_only: bool = False) -> None:
+    """Request count and latency per route template, and GET /metrics: gunicorn
+    multiprocess-safe (aggregated over the workers through PROMETHEUS_MULTIPROC_DIR). Every
+    web process has them, the portal too. `direct_scrape_only`: /metrics answers 404 to a
+    request that came through a proxy (for an app the Ingress routes as a whole)."""
+    @app.before_request
+    def _clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _count(resp: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        m = http_metrics()
+        m.requests.labels(service, request.method, route, str(resp.status_code)).inc()
+        if "started" in g:
+            m.latency.labels(service, request.method, route).observe(
+                time.perf_counter() - g.started)
+        return resp
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        # ingress-nginx always sets X-Forwarded-For; Prometheus reaches the pod directly.
+        if direct_scrape_only and any(h in request.headers for h in _PROXY_HEADERS):
+            abort(404)
+        extra = app.extensions.get("bbi_extra_metrics")
+        body = web_metrics_payload() + (extra() if extra else b"")
+        return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")
+
+
+_PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
+def _install_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start() -> Response | None:
         cid = request.headers.get("X-Correlation-ID", "")
         g.correlation_id = cid if 0 < len(cid) <= 64 and cid.isprintable() else str(uuid.uuid4())
         g.cid_token = correlation_id.set(g.correlation_id)
-        g.started = time.perf_counter()
         g.actor_token = audit.bind_actor(current_principal)
         input_guard.refuse_nul()  # before any view, replay or database write
         return _idempotent_replay()
@@ -117,12 +149,6 @@ def _install_request_hooks(app: Flask, service: str) -> None:
     def _finish(resp: Response) -> Response:
         resp.headers["X-Correlation-ID"] = g.get("correlation_id", "")
         _idempotent_store(resp)
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        m = http_metrics()
-        m.requests.labels(service, request.method, route, str(resp.status_code)).inc()
-        if "started" in g:
-            m.latency.labels(service, request.method, route).observe(
-                time.perf_counter() - g.started)
         return resp
 
     @app.teardown_request
@@ -217,12 +243,6 @@ def _install_health(app: Flask) -> None:
                 503, "database_unavailable", "Basis data tidak dapat dijangkau.",
                 "Database unreachable.", headers={"Retry-After": "5"}))
         return {"status": "ready"}
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        extra = app.extensions.get("bbi_extra_metrics")
-        body = web_metrics_payload() + (extra() if extra else b"")
-        return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
 # --- Idempotency-Key: a retried write returns the first answer, and runs once ------------

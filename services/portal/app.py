@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common.observability import setup_logging
+from services.common.web import install_request_metrics
 from services.portal import auth, i18n
 from services.portal.api_client import ApiProblem, ServiceUnavailable
 from services.portal.config import PortalSettings
@@ -45,6 +46,9 @@ def create_app(settings: PortalSettings | None = None, **config: Any) -> Flask:
     engine = sa.create_engine(url, pool_pre_ping=True)
     app.extensions["portal_session_engine"] = engine
     app.session_interface = ServerSessionInterface(engine, settings.session_seconds)
+    # The services' request metrics and /metrics; the Ingress routes all of the portal's paths,
+    # so /metrics answers only a scraper that reaches the pod itself.
+    install_request_metrics(app, "portal", direct_scrape_only=True)
     CSRFProtect(app)
     auth.init_app(app, settings)
     for bp in (public.bp, training.bp, officials.bp, operators.bp):

@@ -277,6 +277,12 @@ def test_monitoring_is_the_same_as_compose(overlay: str) -> None:
     assert jobs == {j["job_name"] for j in scrape["scrape_configs"]} - {"prometheus"}
     for m in objs(target, "ServiceMonitor").values():
         assert all(e["honorLabels"] for e in m["spec"]["endpoints"])  # keep the metrics' `service`
+    # Every web Service is scraped, the portal's too, on the port its ServiceMonitor names.
+    web = objs(target, "ServiceMonitor")["bbi-web"]["spec"]
+    for name in [f"{s}-web" for s in service_runtime.SERVICES] + ["portal-web"]:
+        svc = objs(target, "Service")[name]
+        assert svc["metadata"]["labels"].get("bbi.go.id/job") == "bbi-web", name
+        assert web["endpoints"][0]["port"] in {p["name"] for p in svc["spec"]["ports"]}, name
 
 
 def test_generated_prometheusrule_is_up_to_date() -> None:

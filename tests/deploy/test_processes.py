@@ -174,3 +174,56 @@ def test_web_serves_health_and_metrics_under_gunicorn(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_portal_metrics_add_up_over_its_gunicorn_workers(tmp_path: Path) -> None:
+    """The portal under deploy/bin/web like the services: /metrics sums every worker's
+    requests (multiprocess files), so a scrape that one worker answers still counts them all."""
+    import socket
+    import time
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp = tmp_path / "mp"
+    env = {**os.environ, "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(mp),
+           "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "1",
+           "PORTAL_SESSION_DATABASE_URL": f"sqlite:///{tmp_path}/sessions.db"}
+    proc = subprocess.Popen([str(DEPLOY / "bin/web"), "portal"], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> str:
+        with urllib.request.urlopen(base + path, timeout=5) as r:  # a new connection each
+            return r.read().decode()
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get("/readyz")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    why = proc.stderr.read().decode()[-2000:] if proc.poll() is not None \
+                        else "timeout"
+                    pytest.fail(f"portal did not become ready: {why}")
+                time.sleep(0.3)
+        # Until both workers have answered (each writes its own counter file), however the
+        # kernel spreads the connections.
+        sent, deadline = 0, time.monotonic() + 120
+        while len(list(mp.glob("counter_*.db"))) < 2 or sent < 20:
+            assert time.monotonic() < deadline, "the second worker never answered"
+            get("/healthz")
+            sent += 1
+        body = get("/metrics")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    counted = sum(s.value for f in text_string_to_metric_families(body) for s in f.samples
+                  if s.name == "bbi_http_requests_total"
+                  and s.labels.get("service") == "portal" and s.labels.get("route") == "/healthz")
+    assert counted == sent

@@ -87,4 +87,6 @@ def test_every_web_and_worker_port_is_scraped(config: str, host: str | None) -> 
         )
         assert f"{host or svc + '-web'}:{web_port}" in jobs["bbi-web"]
         assert f"{host or svc + '-worker'}:{worker_port}" in jobs["bbi-worker"]
+    # The portal's web process exports the same request metrics (it has no worker).
+    assert f"{host or 'portal'}:{service_runtime.WEB_PORTS['portal']}" in jobs["bbi-web"]
     assert doc["rule_files"] == ["alerts.yml"]
