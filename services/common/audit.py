@@ -34,7 +34,8 @@ _NIK_LIKE = re.compile(r"\d{16}")  # a NIK (or an NPWP that is one) never enters
 
 
 class _HasSubject(Protocol):
-    subject: str
+    @property
+    def subject(self) -> str: ...
 
 
 @dataclass(frozen=True)
