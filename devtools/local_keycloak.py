@@ -187,7 +187,10 @@ def _read_pid(path: Path) -> int | None:
 
 
 def _stop_group(pid: int | None, timeout: float) -> None:
-    if pid is None or not _pid_alive(pid):
+    """SIGTERM to the whole process group, SIGKILL after `timeout`. The group is done only
+    when every member is gone: kc.sh (the leader) exits on SIGTERM before its java child,
+    and a stop that watched the leader alone left Keycloak running."""
+    if pid is None:
         return
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
         try:
@@ -196,14 +199,23 @@ def _stop_group(pid: int | None, timeout: float) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:  # reap it if it is our child, so it does not linger as a zombie
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    return
+            try:  # reap the leader if it is our child, so it does not linger as a zombie
+                os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-            if not _pid_alive(pid):
+            if not _group_alive(pid):
                 return
             time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _is_ours(pid: int, data_dir: Path) -> bool:
