@@ -70,6 +70,40 @@ def add_umkm_directory(md: sa.MetaData) -> sa.Table:
     )
 
 
+def add_catalogue_in_migration(op: Any) -> None:
+    """Alembic upgrade body shared by training and campaign (revisions a3c91d5e7f20 and
+    b7e2f4a19c63): owner subject, trade name, NIB, declared and onboarded platforms. Existing
+    rows keep NULLs. Frozen: a later change to the directory gets its own function."""
+    with op.batch_alter_table(TABLE, schema=None) as b:
+        b.add_column(sa.Column("owner_subject", sa.String(length=128), nullable=True))
+        b.add_column(sa.Column("trade_name", sa.String(length=200), nullable=True))
+        b.add_column(sa.Column("name_key", sa.String(length=200), nullable=True))
+        b.add_column(sa.Column("nib", sa.String(length=13), nullable=True))
+        b.add_column(sa.Column("platforms_declared", sa.String(length=400), nullable=True))
+        b.create_index("ix_umkm_directory_nib", ["nib"], unique=False)
+        b.create_index("ix_umkm_directory_owner", ["owner_subject"], unique=False)
+        b.create_index("ix_umkm_directory_province_name", ["province_code", "name_key"],
+                       unique=False)
+    op.create_table(
+        "umkm_directory_platforms",
+        sa.Column("umkm_id", sa.String(length=36), nullable=False),
+        sa.Column("platform", sa.String(length=40), nullable=False),
+        sa.Column("onboarded_at", UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("umkm_id", "platform", name=op.f("pk_umkm_directory_platforms")),
+    )
+
+
+def drop_catalogue_in_migration(op: Any) -> None:
+    """Alembic downgrade body of `add_catalogue_in_migration`."""
+    op.drop_table("umkm_directory_platforms")
+    with op.batch_alter_table(TABLE, schema=None) as b:
+        b.drop_index("ix_umkm_directory_province_name")
+        b.drop_index("ix_umkm_directory_owner")
+        b.drop_index("ix_umkm_directory_nib")
+        for name in ("platforms_declared", "nib", "name_key", "trade_name", "owner_subject"):
+            b.drop_column(name)
+
+
 _MD = sa.MetaData()
 _TABLE = add_umkm_directory(_MD)  # same columns as every service's copy: used for statements
 _PLATFORMS = _MD.tables[PLATFORMS_TABLE]

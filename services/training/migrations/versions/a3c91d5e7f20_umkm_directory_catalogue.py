@@ -11,10 +11,9 @@ Create Date: 2026-11-24 09:00:00
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
-import services.common.db
+from services.common import umkm_directory
 
 revision: str = "a3c91d5e7f20"
 down_revision: str | Sequence[str] | None = "224e2a231429"
@@ -23,31 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("umkm_directory", schema=None) as b:
-        b.add_column(sa.Column("owner_subject", sa.String(length=128), nullable=True))
-        b.add_column(sa.Column("trade_name", sa.String(length=200), nullable=True))
-        b.add_column(sa.Column("name_key", sa.String(length=200), nullable=True))
-        b.add_column(sa.Column("nib", sa.String(length=13), nullable=True))
-        b.add_column(sa.Column("platforms_declared", sa.String(length=400), nullable=True))
-        b.create_index("ix_umkm_directory_nib", ["nib"], unique=False)
-        b.create_index("ix_umkm_directory_owner", ["owner_subject"], unique=False)
-        b.create_index("ix_umkm_directory_province_name", ["province_code", "name_key"],
-                       unique=False)
-    op.create_table(
-        "umkm_directory_platforms",
-        sa.Column("umkm_id", sa.String(length=36), nullable=False),
-        sa.Column("platform", sa.String(length=40), nullable=False),
-        sa.Column("onboarded_at", services.common.db.UtcDateTime(timezone=True),
-                  nullable=False),
-        sa.PrimaryKeyConstraint("umkm_id", "platform", name=op.f("pk_umkm_directory_platforms")),
-    )
+    umkm_directory.add_catalogue_in_migration(op)
 
 
 def downgrade() -> None:
-    op.drop_table("umkm_directory_platforms")
-    with op.batch_alter_table("umkm_directory", schema=None) as b:
-        b.drop_index("ix_umkm_directory_province_name")
-        b.drop_index("ix_umkm_directory_owner")
-        b.drop_index("ix_umkm_directory_nib")
-        for name in ("platforms_declared", "nib", "name_key", "trade_name", "owner_subject"):
-            b.drop_column(name)
+    umkm_directory.drop_catalogue_in_migration(op)
