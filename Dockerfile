@@ -2,7 +2,8 @@
 # One image for every service and process kind (DESIGN §6):
 #   web:     deploy/bin/web <service>                (default CMD: gunicorn, gthread workers)
 #   worker:  python -m services.<service>.worker     (outbox relay + consumers, metrics port)
-#   one-shot job: bbi topics ensure && bbi db upgrade
+#   one-shot job: python -m services.common.messaging.topics, then
+#                 python -m services.common.db.migrations <service>...
 # Build: docker build -t bbi:latest .
 
 # --- builder: wheels for the project and every dependency (no compilers in the runtime) ----

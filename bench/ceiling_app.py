@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from flask import Flask, Response, request
 
-from services.common.db import make_engine
+from services.common.db.engine import make_engine
 
 _UMKM = (
     "INSERT INTO umkm (id, status, channel, business_name, business_name_norm, owner_name,"

@@ -166,8 +166,8 @@ if __name__ == "__main__":
     import sys
 
     from bench.common import table
-    from services.common import testing_infra
-    from services.common.local_postgres import create_database
+    from devtools import testing_infra
+    from devtools.local_postgres import create_database
 
     pg = create_database(testing_infra.postgres_for_tests(), f"bench_fr_{int(time.time())}")
     n = int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_N

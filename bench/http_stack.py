@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from devtools.local_postgres import create_database
 from services.common.config import REPO_ROOT
-from services.common.local_postgres import create_database
-from services.common.migrations import upgrade
+from services.common.db.migrations import upgrade
 from tests.e2e.stack import Stack, free_port
 
 WRK = "wrk"

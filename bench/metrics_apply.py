@@ -18,16 +18,17 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from bench.common import Row
-from services.common import contracts, local_kafka
+from devtools import local_kafka
+from devtools.local_postgres import create_database
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.kafka_clients import make_consumer, make_producer
-from services.common.local_postgres import create_database
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts
+from services.common.messaging.kafka_clients import make_consumer, make_producer
 from services.common.reference import provinces
 from services.metrics.consumer import consumers
-from services.metrics.sample import mixed_stream
 from services.metrics.worker import make_runner
+from tests.fixtures.metrics_sample import mixed_stream
 
 DEFAULT_N = 50_000
 BASE_UMKM = 200  # one block of mixed_stream (~900 events), cloned with fresh ids
@@ -36,7 +37,7 @@ _PROVINCE = re.compile(rb'"province_code":"(\d\d)"')
 
 
 def iter_stream(n: int, seed: int = 8) -> Iterator[tuple[str, bytes, bytes]]:
-    """n (topic, key, value) of the realistic mix: blocks of services.metrics.sample's
+    """n (topic, key, value) of the realistic mix: blocks of tests.fixtures.metrics_sample's
     mixed_stream (registrations and their lifecycle, a webinar's seats, two campaigns), each
     copy with every UUID's first 8 hex digits set to the copy number, so every block has its
     own businesses, sessions, campaigns and event ids, and provinces spread over all 38 from

@@ -2,7 +2,7 @@
 kafka-python producer with the same acks/batch settings, in the same run.
 
 Both sides send the same pre-serialised payloads (the relay reads them from the outbox, the
-raw producer from memory), with the producer of services/common/kafka_clients.py. Runs
+raw producer from memory), with the producer of services/common/messaging/kafka_clients.py. Runs
 alternate relay, raw, relay, raw... so a burst of load on the shared machine hits both."""
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import uuid
 from datetime import UTC, datetime
 
 from bench.common import Row
-from services.common import contracts, local_kafka
+from devtools import local_kafka
 from services.common.config import Settings
-from services.common.db import make_engine, new_metadata, utcnow
-from services.common.events import make_event
-from services.common.kafka_clients import make_producer
-from services.common.outbox import KafkaPublisher, OutboxRelay
+from services.common.db.engine import make_engine, new_metadata, utcnow
+from services.common.messaging import contracts
+from services.common.messaging.events import make_event
+from services.common.messaging.kafka_clients import make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
 
 DEFAULT_N = 50_000
 

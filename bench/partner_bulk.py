@@ -24,8 +24,8 @@ import sqlalchemy as sa
 
 from bench.common import Row, median_of
 from services.common.config import REPO_ROOT, Settings
-from services.common.db import bulk_insert, make_engine, utcnow
-from services.common.migrations import upgrade
+from services.common.db.engine import bulk_insert, make_engine, utcnow
+from services.common.db.migrations import upgrade
 from services.registration import config, partner, partner_batch
 from services.registration.handlers import new_row
 from services.registration.partner import create_partner
@@ -233,8 +233,8 @@ def profile(n: int = 10_000) -> None:
     import cProfile
     import pstats
 
-    from services.common import testing_infra
-    from services.common.local_postgres import create_database
+    from devtools import testing_infra
+    from devtools.local_postgres import create_database
 
     url = create_database(testing_infra.postgres_for_tests(), f"bench_prof_{int(time.time())}")
     upgrade("registration", url)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bench.common import Row
 from bench.http_stack import WrkResult, meters, new_stack, paced, wrk
-from services.common.db import make_engine
+from services.common.db.engine import make_engine
 
 DEFAULT_N = 10  # seconds of each measured wrk run (--scale shrinks/grows it)
 CONNECTIONS = 16  # enough to keep every gunicorn thread busy (2 workers x 4 threads)
@@ -101,8 +101,8 @@ if __name__ == "__main__":
     import sys
 
     from bench.common import table
-    from services.common import testing_infra
-    from services.common.local_postgres import create_database
+    from devtools import testing_infra
+    from devtools.local_postgres import create_database
 
     pg = create_database(testing_infra.postgres_for_tests(), f"bench_rh_{int(time.time())}")
     n = int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_N

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from bench.common import Row, git_rev, machine, table
-from services.common import testing_infra
-from services.common.local_postgres import create_database
+from devtools import testing_infra
+from devtools.local_postgres import create_database
 
 # Each module has DEFAULT_N and run(kafka, pg_url, n, runs) -> Row | list[Row]; its notes
 # (settings that won, profiles, before/after) live in bench/notes/<name>.md.

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from bench.common import Row
 from bench.metrics_apply import iter_stream
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
 from services.metrics import store
 from services.metrics.app import create_app
 from services.metrics.consumer import MetricsApplier, consumers

@@ -27,11 +27,12 @@ from kafka import KafkaConsumer, TopicPartition
 
 from bench.common import Row
 from bench.metrics_apply import iter_stream
-from services.common import contracts, local_kafka
+from devtools import local_kafka
+from devtools.local_postgres import create_database
 from services.common.config import REPO_ROOT
-from services.common.db import make_engine, new_metadata, utcnow
-from services.common.local_postgres import create_database
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine, new_metadata, utcnow
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts
 
 DEFAULT_N = 200_000
 SERVICES = ("registration", "training", "campaign", "metrics")

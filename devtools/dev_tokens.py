@@ -9,8 +9,8 @@ from typing import Any
 
 import jwt
 
-from services.common.auth import DEV_ISSUER, ROLES, check_settings
 from services.common.config import Settings
+from services.common.http.auth import DEV_ISSUER, ROLES, check_settings
 
 DEFAULT_TTL_SECONDS = 3600
 

@@ -13,10 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from devtools import local_keycloak
+from devtools import local_keycloak, testing_infra
+from devtools.local_kafka import free_port
 from devtools.local_keycloak import LocalKeycloak
-from services.common import testing_infra
-from services.common.local_kafka import free_port
 
 _cache: dict[str, LocalKeycloak] = {}
 

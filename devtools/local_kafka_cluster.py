@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.common import local_kafka as lk
+from devtools import local_kafka as lk
 
 TEMPLATE = lk.KAFKA_DIR / "cluster-node.properties.template"
 NODE_HEAP = "384m"  # three JVMs beside the services on two cores

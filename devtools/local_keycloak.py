@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.java import find_java_home
-from services.common.local_kafka import _pid_alive, _tail, free_port
+from devtools.local_kafka import _pid_alive, _tail, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KEYCLOAK_DIR = REPO_ROOT / "deploy" / "keycloak"

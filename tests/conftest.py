@@ -1,5 +1,5 @@
 """Shared fixtures: a real Kafka broker and a real PostgreSQL server for the whole session
-(started by services.common.testing_infra), and fresh databases per test on either backend."""
+(started by devtools.testing_infra), and fresh databases per test on either backend."""
 from __future__ import annotations
 
 import os
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from services.common import testing_infra
+from devtools import testing_infra
+from devtools.local_postgres import create_database
 from services.common.config import Settings
-from services.common.local_postgres import create_database
 
 # Fails the run when personal data reaches a log line, an event or a metric label.
 pytest_plugins = ["tests.security.pii_guard"]

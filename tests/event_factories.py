@@ -4,8 +4,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from services.common import contracts
-from services.common.events import Event, make_event
+from services.common.messaging import contracts
+from services.common.messaging.events import Event, make_event
 
 
 def registered(uid: str | None = None, province: str = "32", *, owner: str | None = None,

@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 
 from services.campaign import handlers, reports, schemas
 from services.campaign.identity import Official, official_from
-from services.common.auth import current_principal, require_role
-from services.common.web import get_engine, get_settings
+from services.common.http.auth import current_principal, require_role
+from services.common.http.web import get_engine, get_settings
 
 blp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns",
                 description="Belanja serentak: kampanye pembelian pejabat dari UMKM / "

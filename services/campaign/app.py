@@ -7,9 +7,9 @@ from sqlalchemy.engine import Engine
 from services.campaign.api import blp
 from services.campaign.config import load_settings
 from services.campaign.store import metadata
-from services.common import audit_api
 from services.common.config import Settings
-from services.common.web import create_service_app
+from services.common.http import audit_api
+from services.common.http.web import create_service_app
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:

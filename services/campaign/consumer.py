@@ -4,9 +4,10 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from services.campaign.store import campaign_umkm, purchases
-from services.common import contracts, umkm_directory
-from services.common.consumer import Consumer
-from services.common.events import Event
+from services.common import umkm_directory
+from services.common.messaging import contracts
+from services.common.messaging.consumer import Consumer
+from services.common.messaging.events import Event
 
 
 def on_registered(conn: Connection, event: Event) -> None:

@@ -23,11 +23,12 @@ from services.campaign.store import (
     purchases,
     totals,
 )
-from services.common import audit, contracts, umkm_directory
+from services.common import audit, umkm_directory
 from services.common.config import Settings
-from services.common.db import is_unique_violation, new_id, utcnow
-from services.common.errors import ApiError, field_error, not_found
-from services.common.uow import UnitOfWork
+from services.common.db.engine import is_unique_violation, new_id, utcnow
+from services.common.http.errors import ApiError, field_error, not_found
+from services.common.messaging import contracts
+from services.common.messaging.uow import UnitOfWork
 
 SOURCE = "campaign"
 # Rules whose breach is a clash with the current state (409) rather than bad input (422).

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
 
-from services.common.auth import Principal, hash_secret
 from services.common.config import Settings
-from services.common.errors import ApiError
+from services.common.http.auth import Principal, hash_secret
+from services.common.http.errors import ApiError
 from services.common.reference import province_name, province_zone
 from services.common.validators import RuleBroken, validate_nip
 from services.common.wib import zone_of

@@ -13,7 +13,7 @@ from services.campaign.domain import to_wib
 from services.campaign.handlers import campaign_or_404
 from services.campaign.store import by_agency, by_province, purchases, totals
 from services.common import audit, umkm_directory
-from services.common.errors import ApiError, field_error
+from services.common.http.errors import ApiError, field_error
 from services.common.reference import province_name
 
 CSV_COLUMNS = ("purchase_id", "official_id", "agency", "umkm_id", "province_code", "platform",

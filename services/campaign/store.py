@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.common import audit, umkm_directory
-from services.common.db import UtcDateTime, new_metadata
+from services.common.db.engine import UtcDateTime, new_metadata
 
 metadata = new_metadata()
 audit_log = audit.add_table(metadata)  # operator/admin actions, reads of personal data

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common.db import NAMING, UtcDateTime, utcnow
+from services.common.db.engine import NAMING, UtcDateTime, utcnow
 from services.common.observability import correlation_id
 
 TABLE = "audit_log"
@@ -115,7 +115,7 @@ _resolver: ContextVar[Callable[[], Any] | None] = ContextVar("audit_actor", defa
 
 
 def bind_actor(resolve: Callable[[], Any]) -> Token[Callable[[], Any] | None]:
-    """Called per request by services.common.web; reset with `unbind_actor(token)`."""
+    """Called per request by services.common.http.web; reset with `unbind_actor(token)`."""
     return _resolver.set(resolve)
 
 

@@ -25,7 +25,7 @@ class Settings:
     service: str
     database_url: str
     kafka_bootstrap_servers: str
-    # Auth (services/common/auth.py). "oidc": verify the identity provider's RS256/ES256
+    # Auth (services/common/http/auth.py). "oidc": verify the identity provider's RS256/ES256
     # tokens against its JWKS, discovered from the issuer. "dev": HS256 with jwt_secret, for
     # unit tests only; there is no default secret, and "oidc" without an issuer refuses to
     # start (auth.check_settings).
@@ -53,7 +53,7 @@ class Settings:
     idempotency_ttl_seconds: int = 86_400
     idempotency_wait_seconds: float = 5.0
     # Consumers' processed event ids are kept this long (longer than any redelivery; see
-    # services/common/housekeeping.py); the worker prunes both every housekeeping interval.
+    # common/messaging/housekeeping.py); the worker prunes both every housekeeping interval.
     processed_events_retention_seconds: int = 7 * 86_400
     housekeeping_interval_seconds: int = 3600
     extra: dict[str, str] = field(default_factory=dict)

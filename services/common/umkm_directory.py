@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common.db import UtcDateTime, utcnow
-from services.common.events import Event
+from services.common.db.engine import UtcDateTime, utcnow
+from services.common.messaging.events import Event
 
 TABLE = "umkm_directory"
 PLATFORMS_TABLE = "umkm_directory_platforms"

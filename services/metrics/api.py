@@ -7,8 +7,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from services.common.http.web import get_engine
 from services.common.reference import provinces
-from services.common.web import get_engine
 from services.metrics import handlers
 from services.metrics.schemas import ProvinceSchema, SummarySchema
 

@@ -6,7 +6,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
-from services.common.web import create_service_app
+from services.common.http.web import create_service_app
 from services.metrics.api import blp
 from services.metrics.config import load_settings
 from services.metrics.exposition import metrics_payload

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from services.common.db import make_engine
+from services.common.db.engine import make_engine
 from services.metrics.config import load_settings, rebuild_timeout_seconds
 
 

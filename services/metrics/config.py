@@ -10,6 +10,9 @@ import os
 
 from services.common.config import Settings
 
+# The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
+WORKER_METRICS_PORT = 9104
+
 
 def load_settings(**overrides: object) -> Settings:
     """Settings of the metrics service from the environment."""

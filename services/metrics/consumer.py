@@ -13,9 +13,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common import contracts
-from services.common.consumer import BatchApplier, Consumer, DeadLetter, RejectEvent, RetryLater
-from services.common.events import Event
+from services.common.messaging import contracts
+from services.common.messaging.consumer import (
+    BatchApplier,
+    Consumer,
+    DeadLetter,
+    RejectEvent,
+    RetryLater,
+)
+from services.common.messaging.events import Event
 from services.metrics import store
 from services.metrics.domain import CONSUMED_TYPES, UMKM_TYPES, Fold, UnknownBusiness, labels_json
 from services.metrics.store import LIVE, TableSet

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from services.common import contracts as c
+from services.common.messaging import contracts as c
 from services.common.reference import Target, targets
 from services.common.wib import WIB
 

@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
-from services.common.events import DEAD_LETTER_REASONS
+from services.common.messaging.events import DEAD_LETTER_REASONS
 from services.common.reference import SCALES, provinces
 from services.metrics import store
 from services.metrics.domain import CATALOG, PROGRESS_COUNTS

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from services.common.errors import not_found
+from services.common.http.errors import not_found
 from services.common.reference import SCALES, province_name, provinces
 from services.common.wib import WIB
 from services.metrics import store

@@ -16,8 +16,8 @@ from kafka import TopicPartition
 from sqlalchemy.engine import Connection, Engine
 
 from services.common.config import Settings
-from services.common.consumer import BatchApplier
-from services.common.kafka_clients import make_consumer
+from services.common.messaging.consumer import BatchApplier
+from services.common.messaging.kafka_clients import make_consumer
 from services.metrics import store
 from services.metrics.consumer import CONSUMER_NAME, TOPICS, rebuild_consumer
 from services.metrics.domain import KEPT_ON_REBUILD

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from services.common.db import UtcDateTime, new_metadata, utcnow
+from services.common.db.engine import UtcDateTime, new_metadata, utcnow
 from services.metrics.domain import Business, LabelKey
 
 metadata = new_metadata()

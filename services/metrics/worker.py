@@ -11,13 +11,12 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
-from services.common.consumer import KAFKA_CALL_TIMEOUT_MS, Consumer, ConsumerRunner
-from services.common.db import make_engine
-from services.common.kafka_clients import make_consumer, make_producer
-from services.common.service_runtime import WORKER_METRICS_PORTS
-from services.common.worker import Worker
+from services.common.db.engine import make_engine
+from services.common.messaging.consumer import KAFKA_CALL_TIMEOUT_MS, Consumer, ConsumerRunner
+from services.common.messaging.kafka_clients import make_consumer, make_producer
+from services.common.messaging.worker import Worker
 from services.metrics import store
-from services.metrics.config import lag_interval_seconds, load_settings
+from services.metrics.config import WORKER_METRICS_PORT, lag_interval_seconds, load_settings
 from services.metrics.consumer import CONSUMER_NAME, TOPICS, consumers
 from services.metrics.store import metadata
 
@@ -99,7 +98,7 @@ def build_worker(settings: Settings | None = None, engine: Engine | None = None)
 
 
 def main() -> None:
-    port = int(os.environ.get("WORKER_METRICS_PORT") or WORKER_METRICS_PORTS["metrics"])
+    port = int(os.environ.get("WORKER_METRICS_PORT") or WORKER_METRICS_PORT)
     build_worker().run(metrics_port=port)
 
 

@@ -13,8 +13,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from services.common.http.web import install_request_metrics
 from services.common.observability import setup_logging
-from services.common.web import install_request_metrics
 from services.portal import auth, i18n
 from services.portal.api_client import ApiProblem, ServiceUnavailable
 from services.portal.config import PortalSettings

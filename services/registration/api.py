@@ -10,10 +10,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-from services.common import contracts
-from services.common.auth import current_principal, forbidden, require_role, unauthorized
-from services.common.errors import ApiError
-from services.common.web import get_engine, get_settings
+from services.common.http.auth import current_principal, forbidden, require_role, unauthorized
+from services.common.http.errors import ApiError
+from services.common.http.web import get_engine, get_settings
+from services.common.messaging import contracts
 from services.registration import config, handlers, queries, ratelimit, transitions
 from services.registration.schemas import (
     ClaimIn,

@@ -7,8 +7,8 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from services.common.http.web import get_engine, get_settings
 from services.common.reference import KBLI_SECTIONS, PLATFORMS, provinces
-from services.common.web import get_engine, get_settings
 from services.registration import config, partner, partner_batch
 
 partner_blp = Blueprint("partner", __name__, url_prefix="/v1/partner",

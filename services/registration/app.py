@@ -5,9 +5,9 @@ from flask import Flask, request
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from services.common import audit_api
 from services.common.config import Settings
-from services.common.web import create_service_app
+from services.common.http import audit_api
+from services.common.http.web import create_service_app
 from services.registration import config
 from services.registration.api import blp
 from services.registration.api_partner import PARTNER_PATH, partner_blp, reference_blp

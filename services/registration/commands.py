@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from services.common.db import make_engine
+from services.common.db.engine import make_engine
 from services.common.reference import PLATFORMS
 from services.registration import partner as partners
 from services.registration.config import load_settings

@@ -17,6 +17,9 @@ import os
 
 from services.common.config import Settings
 
+# The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
+WORKER_METRICS_PORT = 9101
+
 CONSENT_PURPOSE_ID = (
     "Data Anda diproses oleh Kementerian untuk pendataan, verifikasi, pendampingan dan "
     "kurasi UMKM dalam Gerakan Nasional Bangga Buatan Indonesia (UU 27/2022).")

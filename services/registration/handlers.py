@@ -9,12 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.common import audit, contracts
-from services.common.auth import hash_secret
+from services.common import audit
 from services.common.config import Settings
-from services.common.db import is_unique_violation, new_id, utcnow
-from services.common.errors import ApiError, conflict, not_found
-from services.common.uow import UnitOfWork
+from services.common.db.engine import is_unique_violation, new_id, utcnow
+from services.common.http.auth import hash_secret
+from services.common.http.errors import ApiError, conflict, not_found
+from services.common.messaging import contracts
+from services.common.messaging.uow import UnitOfWork
 from services.registration import domain
 from services.registration.store import (
     by_nib,

@@ -11,11 +11,11 @@ from marshmallow import ValidationError
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
-from services.common.auth import hash_secret, new_api_key, unauthorized
 from services.common.config import Settings
-from services.common.db import utcnow
-from services.common.errors import ApiError
-from services.common.web import _field_errors
+from services.common.db.engine import utcnow
+from services.common.http.auth import hash_secret, new_api_key, unauthorized
+from services.common.http.errors import ApiError
+from services.common.http.web import _field_errors
 from services.registration.config import consent_version
 from services.registration.partner_fast import fast_load
 from services.registration.schemas import PartnerItemIn

@@ -12,10 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import contracts, outbox
 from services.common.config import Settings
-from services.common.db import bulk_insert, is_unique_violation, utcnow
-from services.common.uow import UnitOfWork
+from services.common.db.engine import bulk_insert, is_unique_violation, utcnow
+from services.common.messaging import contracts, outbox
+from services.common.messaging.uow import UnitOfWork
 from services.registration import domain
 from services.registration.handlers import new_row, uow
 from services.registration.partner import dedupe_keys, existing_matches, one_of, validate_items

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from services.common import contracts
-from services.common.db import new_ids
-from services.common.events import DATA_CONTENT_TYPE, SPEC_VERSION, event_type
+from services.common.db.engine import new_ids
+from services.common.messaging import contracts
+from services.common.messaging.events import DATA_CONTENT_TYPE, SPEC_VERSION, event_type
 from services.common.observability import correlation_id
 from services.registration.handlers import SOURCE
 

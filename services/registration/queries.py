@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from services.common import audit
-from services.common.errors import ApiError, not_found
+from services.common.http.errors import ApiError, not_found
 from services.common.wib import to_wib
 from services.registration import scope as scopes
 from services.registration.store import get_umkm, platforms_of, umkm, umkm_platforms

@@ -1,14 +1,14 @@
 """The public registration and claim limits: the shared per-client counter
-(services/common/ratelimit.py) on registration's own table."""
+(services/common/http/ratelimit.py) on registration's own table."""
 from __future__ import annotations
 
 import time
 
 from sqlalchemy.engine import Engine
 
-from services.common import ratelimit
 from services.common.config import Settings
-from services.common.errors import ApiError
+from services.common.http import ratelimit
+from services.common.http.errors import ApiError
 from services.registration.store import rate_limits
 
 

@@ -1,7 +1,7 @@
 """Province scope of an operator: a regional government's staff (or a "pengasuh") see, export
 and act only on businesses of their province; national staff (no scope) see all.
 
-The token's `province_scope` claim (services/common/auth.py, mapped from the Keycloak user
+The token's `province_scope` claim (services/common/http/auth.py, mapped from the Keycloak user
 attribute) holds one Kemendagri province code, or a list of them. A claim that is present
 but unusable (empty, not a code) fails closed: it matches no business, never all of them.
 Out of scope, one business answers 404 (its existence is not revealed); a list or export
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.auth import NO_PROVINCE, Principal
-from services.common.errors import ApiError, not_found
+from services.common.http.auth import NO_PROVINCE, Principal
+from services.common.http.errors import ApiError, not_found
 
 NOTHING = NO_PROVINCE
 

@@ -6,8 +6,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common import audit, ratelimit
-from services.common.db import UtcDateTime, new_metadata
+from services.common import audit
+from services.common.db.engine import UtcDateTime, new_metadata
+from services.common.http import ratelimit
 
 metadata = new_metadata()
 audit_log = audit.add_table(metadata)  # operator/admin actions, reads of personal data

@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import audit, contracts
+from services.common import audit
 from services.common.config import Settings
-from services.common.db import utcnow
-from services.common.errors import ApiError, conflict, not_found
+from services.common.db.engine import utcnow
+from services.common.http.errors import ApiError, conflict, not_found
+from services.common.messaging import contracts
 from services.registration import domain
 from services.registration import scope as scopes
 from services.registration.handlers import PERSONAL, not_owner, uow

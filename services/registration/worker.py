@@ -6,10 +6,9 @@ import os
 from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.service_runtime import WORKER_METRICS_PORTS
-from services.common.worker import Worker
-from services.registration.config import load_settings
+from services.common.db.engine import make_engine
+from services.common.messaging.worker import Worker
+from services.registration.config import WORKER_METRICS_PORT, load_settings
 from services.registration.store import metadata
 
 
@@ -20,7 +19,7 @@ def build_worker(settings: Settings | None = None, engine: Engine | None = None)
 
 
 def main() -> None:
-    port = int(os.environ.get("WORKER_METRICS_PORT") or WORKER_METRICS_PORTS["registration"])
+    port = int(os.environ.get("WORKER_METRICS_PORT") or WORKER_METRICS_PORT)
     build_worker().run(metrics_port=port)
 
 

@@ -8,10 +8,10 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.common import ratelimit
-from services.common.auth import current_principal, require_role
-from services.common.errors import ApiError
-from services.common.web import get_engine, get_settings
+from services.common.http import ratelimit
+from services.common.http.auth import current_principal, require_role
+from services.common.http.errors import ApiError
+from services.common.http.web import get_engine, get_settings
 from services.training import completion, config, domain, handlers, queries, schemas, store
 
 blp = Blueprint("training", __name__, url_prefix="/v1",

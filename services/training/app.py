@@ -5,9 +5,9 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from services.common import audit_api
 from services.common.config import Settings
-from services.common.web import create_service_app
+from services.common.http import audit_api
+from services.common.http.web import create_service_app
 from services.training import config
 from services.training.api import blp
 from services.training.config import load_settings

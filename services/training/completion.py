@@ -8,10 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import audit, contracts
+from services.common import audit
 from services.common.config import Settings
-from services.common.db import new_id, utcnow
-from services.common.errors import ApiError, conflict, field_error, not_found
+from services.common.db.engine import new_id, utcnow
+from services.common.http.errors import ApiError, conflict, field_error, not_found
+from services.common.messaging import contracts
 from services.training import config, domain, store
 from services.training.handlers import owned_umkm, unit_of_work
 from services.training.seats import Publish, seat_data

@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from services.common import contracts, umkm_directory
+from services.common import umkm_directory
 from services.common.config import Settings
-from services.common.consumer import Consumer, Handler
-from services.common.events import Event, make_event
+from services.common.messaging import contracts
+from services.common.messaging.consumer import Consumer, Handler
+from services.common.messaging.events import Event, make_event
+from services.common.messaging.outbox import add_events
 from services.common.observability import correlation_id
-from services.common.outbox import add_events
 from services.training import seats
 from services.training.config import load_settings
 from services.training.store import metadata

@@ -6,11 +6,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import audit, contracts, umkm_directory
+from services.common import audit, umkm_directory
 from services.common.config import Settings
-from services.common.db import new_id, utcnow
-from services.common.errors import ApiError, conflict, field_error, not_found
-from services.common.uow import UnitOfWork
+from services.common.db.engine import new_id, utcnow
+from services.common.http.errors import ApiError, conflict, field_error, not_found
+from services.common.messaging import contracts
+from services.common.messaging.uow import UnitOfWork
 from services.training import config, domain, queries, seats, store
 from services.training.store import metadata
 

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from services.common import umkm_directory
-from services.common.db import utcnow
-from services.common.errors import ApiError, not_found
+from services.common.db.engine import utcnow
+from services.common.http.errors import ApiError, not_found
 from services.training import domain, store
 
 

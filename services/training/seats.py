@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common import contracts
-from services.common.db import utcnow
+from services.common.db.engine import utcnow
+from services.common.messaging import contracts
 from services.training import domain, store
 
 Publish = Callable[[str, dict[str, Any]], Any]

@@ -7,8 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.common import audit, ratelimit, umkm_directory
-from services.common.db import UtcDateTime, new_metadata
+from services.common import audit, umkm_directory
+from services.common.db.engine import UtcDateTime, new_metadata
+from services.common.http import ratelimit
 from services.training.domain import ACTIVE_SEATS, ENROLLED, SCHEDULED, WAITLISTED
 
 metadata = new_metadata()

@@ -6,10 +6,9 @@ import os
 from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.service_runtime import WORKER_METRICS_PORTS
-from services.common.worker import Worker
-from services.training.config import load_settings
+from services.common.db.engine import make_engine
+from services.common.messaging.worker import Worker
+from services.training.config import WORKER_METRICS_PORT, load_settings
 from services.training.consumer import consumers
 from services.training.store import metadata
 
@@ -22,7 +21,7 @@ def build_worker(settings: Settings | None = None, engine: Engine | None = None)
 
 def main() -> None:
     """Run until SIGTERM/SIGINT."""
-    port = int(os.environ.get("WORKER_METRICS_PORT") or WORKER_METRICS_PORTS["training"])
+    port = int(os.environ.get("WORKER_METRICS_PORT") or WORKER_METRICS_PORT)
     build_worker().run(metrics_port=port)
 
 

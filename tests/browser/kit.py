@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from devtools.testing_infra import on_ci
 from services.common.config import REPO_ROOT
-from services.common.testing_infra import on_ci
 
 AXE_VERSION = "4.14.1"  # MPL-2.0; npm's axe-core, never vendored
 AXE_CACHE = REPO_ROOT / "var" / "cache" / "npm"

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.common import service_runtime
-from services.common.testing_infra import on_ci
+from devtools import registry
+from devtools.testing_infra import on_ci
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-SERVICES = service_runtime.SERVICES
+SERVICES = registry.SERVICES
 METRICS_MD = REPO / "services" / "metrics" / "METRICS.md"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from services.common import service_runtime
+from devtools import registry
 from tests.deploy.deploy_helpers import (
     DEPLOY,
     PROCESS_ENV,
@@ -59,8 +59,8 @@ def test_infrastructure_images() -> None:
 def test_web_and_worker_per_service(service: str) -> None:
     web, worker = SVC[f"{service}-web"], SVC[f"{service}-worker"]
     web_port, metrics_port = (
-        service_runtime.WEB_PORTS[service],
-        service_runtime.WORKER_METRICS_PORTS[service],
+        registry.WEB_PORTS[service],
+        registry.WORKER_METRICS_PORTS[service],
     )
     assert _cmd(web["command"]) == ["deploy/bin/web", service]
     assert web["environment"]["PORT"] == str(web_port)
@@ -82,7 +82,8 @@ def test_web_and_worker_per_service(service: str) -> None:
 def test_init_job_creates_topics_and_migrates_after_infrastructure() -> None:
     init = SVC["init"]
     cmd = " ".join(_cmd(init["command"]))
-    assert "bbi topics ensure" in cmd and "bbi db upgrade" in cmd
+    assert "python -m services.common.messaging.topics" in cmd
+    assert "python -m services.common.db.migrations registration training campaign metrics" in cmd
     assert init["restart"] == "no"
     assert {k: v["condition"] for k, v in init["depends_on"].items()} == {
         "postgres": "service_healthy",
@@ -167,8 +168,8 @@ def test_postgres_init_script_creates_one_database_and_role_per_service() -> Non
 
     import sqlalchemy as sa
 
-    from services.common import local_postgres
-    from services.common.testing_infra import on_ci
+    from devtools import local_postgres
+    from devtools.testing_infra import on_ci
 
     try:
         bin_dir = local_postgres.find_bin_dir()

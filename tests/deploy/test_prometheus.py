@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from services.common import service_runtime
+from devtools import registry
 from tests.deploy.deploy_helpers import DEPLOY, known_series, promql_metric_names, run, tool
 
 PROM = DEPLOY / "prometheus"
@@ -80,13 +80,13 @@ def test_every_web_and_worker_port_is_scraped(config: str, host: str | None) -> 
         j["job_name"]: [t for sc in j["static_configs"] for t in sc["targets"]]
         for j in doc["scrape_configs"]
     }
-    for svc in service_runtime.SERVICES:
+    for svc in registry.SERVICES:
         web_port, worker_port = (
-            service_runtime.WEB_PORTS[svc],
-            service_runtime.WORKER_METRICS_PORTS[svc],
+            registry.WEB_PORTS[svc],
+            registry.WORKER_METRICS_PORTS[svc],
         )
         assert f"{host or svc + '-web'}:{web_port}" in jobs["bbi-web"]
         assert f"{host or svc + '-worker'}:{worker_port}" in jobs["bbi-worker"]
     # The portal's web process exports the same request metrics (it has no worker).
-    assert f"{host or 'portal'}:{service_runtime.WEB_PORTS['portal']}" in jobs["bbi-web"]
+    assert f"{host or 'portal'}:{registry.WEB_PORTS['portal']}" in jobs["bbi-web"]
     assert doc["rule_files"] == ["alerts.yml"]

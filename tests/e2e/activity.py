@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from devtools.dev_tokens import issue_token
-from services.common import contracts
 from services.common.config import Settings
+from services.common.messaging import contracts
 from tests.e2e.stack import Stack, eventually
 from tests.faults.helpers import scrape, total
 from tests.unit.registration_helpers import payload

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.registry import SERVICES
 from services.common.config import REPO_ROOT
-from services.common.service_runtime import SERVICES
 from tests.e2e.stack import Stack
 
 

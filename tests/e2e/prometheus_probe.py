@@ -104,7 +104,7 @@ class Prometheus:
 
     def local_config(self) -> dict[str, Any]:
         """deploy/prometheus/prometheus.local.yml itself, pointed at this stack's ports."""
-        from services.common.service_runtime import WEB_PORTS, WORKER_METRICS_PORTS
+        from devtools.registry import WEB_PORTS, WORKER_METRICS_PORTS
 
         config = yaml.safe_load(LOCAL_CONFIG.read_text())
         config["global"].update(scrape_interval="1s", evaluation_interval="1s")

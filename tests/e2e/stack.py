@@ -17,11 +17,11 @@ from typing import TypeVar
 
 import httpx
 
-from services.common import contracts, local_kafka
+from devtools.local_postgres import create_database
+from devtools.registry import SERVICES
 from services.common.config import REPO_ROOT
-from services.common.local_postgres import create_database
-from services.common.migrations import upgrade
-from services.common.service_runtime import SERVICES
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts, topics
 
 T = TypeVar("T")
 
@@ -93,7 +93,7 @@ class Stack:
             upgrade(s, url)
             env[f"{s.upper()}_DATABASE_URL"] = url
         self.env = env
-        local_kafka.ensure_topics(self.kafka, {self.prefix + t: c for t, c in
+        topics.ensure_topics(self.kafka, {self.prefix + t: c for t, c in
                                                contracts.TOPIC_CONFIGS.items()},
                                   partitions=3, replication=1)
         for s in self.services:

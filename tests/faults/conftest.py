@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.common import local_kafka, local_postgres, testing_infra
+from devtools import local_kafka, local_postgres, testing_infra
 from services.common.config import REPO_ROOT
 from tests.e2e.stack import Stack
 from tests.faults.results import Outcome
@@ -123,9 +123,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def big_stream() -> tuple[list[Any], Any]:
-    """~100,000 valid events (services/metrics/sample.py scaled up) and their expected
+    """~100,000 valid events (tests/fixtures/metrics_sample.py scaled up) and their expected
     aggregates; built once per session because validating them costs ~10 s of CPU."""
-    from services.metrics.sample import expected, mixed_stream
+    from tests.fixtures.metrics_sample import expected, mixed_stream
 
     events = mixed_stream(BIG_STREAM_UMKM, seed=2020)
     return events, expected(events)

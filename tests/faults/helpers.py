@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common.db import make_engine
-from services.common.events import Event
+from services.common.db.engine import make_engine
+from services.common.messaging.events import Event
 from tests.e2e.stack import Stack, eventually  # noqa: F401 - re-exported for the fault tests
 
 T = TypeVar("T")

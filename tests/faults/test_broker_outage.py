@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from services.common import local_kafka
+from devtools import local_kafka
 from tests.e2e.stack import Stack
 from tests.faults.helpers import answered_since, eventually, scrape, settled, total
 from tests.faults.results import Outcome

@@ -1,6 +1,6 @@
 """Fault 2: the metrics worker process is SIGKILLed 10 times while it consumes a stream of over
 100,000 events; restarted each time, its final aggregates equal exactly what the stream
-implies (services/metrics/sample.py `expected`): nothing lost, nothing counted twice.
+implies (tests/fixtures/metrics_sample.py `expected`): nothing lost, nothing counted twice.
 
 The schedule follows progress the test controls, never the worker's speed: the stream is
 released in 11 steps, step k+1 only after kill k (while no worker runs), so every kill lands
@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from services.metrics.consumer import CONSUMER_NAME, TOPICS
-from services.metrics.sample import business_samples, nonzero
 from tests.e2e.stack import Stack
 from tests.faults.helpers import applied, drained, eventually, produce
 from tests.faults.results import Outcome
+from tests.fixtures.metrics_sample import business_samples, nonzero
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 KILLS = 10

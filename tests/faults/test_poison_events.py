@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 from kafka import KafkaProducer
 
-from services.common import contracts as c
-from services.common.db import make_engine
-from services.metrics.sample import NOW, ev, registered
+from services.common.db.engine import make_engine
+from services.common.messaging import contracts as c
 from tests.e2e.stack import Stack
 from tests.faults.helpers import drained, eventually, read_topic, scrape, total
 from tests.faults.results import Outcome
+from tests.fixtures.metrics_sample import NOW, ev, registered
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common import local_postgres
+from devtools import local_postgres
 from tests.e2e.stack import Stack
 from tests.faults.helpers import answered_since, eventually, settled
 from tests.faults.results import Outcome

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from services.metrics.consumer import CONSUMER_NAME, TOPICS
-from services.metrics.sample import business_samples, expected, nonzero
 from tests.e2e.stack import Stack, free_port
 from tests.faults.helpers import applied, drained, eventually, group_members, produce, scrape, total
 from tests.faults.results import Outcome
+from tests.fixtures.metrics_sample import business_samples, expected, nonzero
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 EVENTS = 30_000

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from devtools.dev_tokens import issue_token
-from services.common import contracts as c
 from services.common.config import Settings
+from services.common.messaging import contracts as c
 from tests.e2e.stack import Stack
 from tests.faults.helpers import eventually, read_topic, scrape, total
 from tests.unit.registration_helpers import payload

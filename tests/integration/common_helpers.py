@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from kafka import KafkaConsumer, TopicPartition
 
-from services.common.db import new_metadata
+from services.common.db.engine import new_metadata
 
 demo_md = new_metadata()
 demo_items = sa.Table("demo_items", demo_md, sa.Column("id", sa.String(36), primary_key=True),

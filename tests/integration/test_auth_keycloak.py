@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from devtools.local_keycloak import LocalKeycloak
-from services.common.db import make_engine
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
 from services.training.app import create_app
 from tests.integration.keycloak_helpers import (
     Forger,
@@ -76,7 +76,7 @@ def test_a_token_from_keycloaks_token_endpoint_is_accepted(keycloak: LocalKeyclo
 
 def test_the_principal_carries_roles_and_attributes_from_keycloak(keycloak: LocalKeycloak,
                                                                   tmp_path: Path) -> None:
-    from services.common.auth import TokenVerifier
+    from services.common.http.auth import TokenVerifier
 
     v = TokenVerifier(oidc_settings(keycloak, "training", "sqlite://"))
     official = v.verify(token(keycloak, "official1@bbi.test"))
@@ -208,7 +208,7 @@ def test_a_key_rotated_in_keycloak_mid_run_keeps_everything_working(keycloak: Lo
                                            ("admin1@bbi.test", "admin")])
 def test_every_dev_user_signs_in_through_the_token_endpoint(keycloak: LocalKeycloak,
                                                            username: str, role: str) -> None:
-    from services.common.auth import TokenVerifier
+    from services.common.http.auth import TokenVerifier
 
     p = TokenVerifier(oidc_settings(keycloak, "training", "sqlite://")).verify(
         token(keycloak, username))

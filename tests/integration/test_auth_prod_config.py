@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.local_kafka import free_port
 from devtools.local_keycloak import LocalKeycloak
-from services.common.local_kafka import free_port
-from services.common.migrations import upgrade
+from services.common.db.migrations import upgrade
 from tests.deploy.deploy_helpers import DEPLOY, REPO, kustomize
 from tests.integration.keycloak_helpers import bearer, token
 from tests.unit.registration_helpers import payload

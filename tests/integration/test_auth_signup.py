@@ -18,7 +18,7 @@ import httpx
 
 from devtools.local_keycloak import LocalKeycloak
 from devtools.smtp_sink import verification_link
-from services.common.auth import TokenVerifier
+from services.common.http.auth import TokenVerifier
 from tests.integration.keycloak_helpers import oidc_settings
 
 REDIRECT = "http://127.0.0.1:8000/auth/callback"  # the portal's, in the realm's redirect URIs

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from services.campaign.store import metadata
-from services.common import contracts, local_kafka
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.kafka_clients import make_producer
-from services.common.outbox import KafkaPublisher, OutboxRelay
+from services.common.db.engine import make_engine
+from services.common.messaging import contracts, topics
+from services.common.messaging.kafka_clients import make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
 from tests.integration.common_helpers import read_all
 from tests.unit.campaign_helpers import add_business, auth, build, campaign_body, nip, purchase_body
 
@@ -31,7 +31,7 @@ def day(pg_url: str, kafka_bootstrap: str, topic_prefix: str):  # type: ignore[n
                                  topic_prefix=topic_prefix)
     engine = make_engine(pg_url, pool_size=20, max_overflow=20)  # 32 client threads
     app, engine = build(settings, engine)
-    local_kafka.ensure_topics(kafka_bootstrap, {
+    topics.ensure_topics(kafka_bootstrap, {
         topic_prefix + t: cfg for t, cfg in contracts.TOPIC_CONFIGS.items()},
         partitions=3, replication=1)
     op = auth(settings, "operator")

@@ -7,10 +7,10 @@ from kafka import KafkaProducer
 
 from services.campaign.consumer import consumers
 from services.campaign.store import metadata, purchases
-from services.common import contracts, local_kafka
 from services.common.config import Settings
-from services.common.consumer import ConsumerRunner
-from services.common.kafka_clients import make_consumer, make_producer
+from services.common.messaging import contracts, topics
+from services.common.messaging.consumer import ConsumerRunner
+from services.common.messaging.kafka_clients import make_consumer, make_producer
 from tests.unit.campaign_helpers import (
     auth,
     build,
@@ -37,7 +37,7 @@ def test_purchases_wait_for_the_registration_event_and_withdrawal_unattributes(
     settings = Settings.from_env("campaign", database_url=db_url,
                                  kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
     app, engine = build(settings)
-    local_kafka.ensure_topics(kafka_bootstrap, {
+    topics.ensure_topics(kafka_bootstrap, {
         topic_prefix + t: cfg for t, cfg in contracts.TOPIC_CONFIGS.items()},
         partitions=3, replication=1)
     client, me = app.test_client(), auth(settings)

@@ -11,13 +11,13 @@ import pytest
 
 from services.campaign.consumer import consumers
 from services.campaign.store import metadata as campaign_md
-from services.common import contracts, local_kafka
 from services.common.config import Settings
-from services.common.consumer import ConsumerRunner
-from services.common.db import make_engine
-from services.common.kafka_clients import make_consumer, make_producer
-from services.common.migrations import upgrade
-from services.common.outbox import KafkaPublisher, OutboxRelay
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts, topics
+from services.common.messaging.consumer import ConsumerRunner
+from services.common.messaging.kafka_clients import make_consumer, make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
 from services.registration.app import create_app as registration_app
 from services.registration.store import metadata as registration_md
 from tests.unit.campaign_helpers import auth, build, campaign_body
@@ -36,7 +36,7 @@ def test_registered_business_is_found_and_bought_from_by_nib(
                              topic_prefix=topic_prefix)
     camp_s = settings_factory("campaign", db_url_factory(backend), kafka=kafka_bootstrap,
                               topic_prefix=topic_prefix)
-    local_kafka.ensure_topics(kafka_bootstrap, {topic_prefix + contracts.TOPIC_UMKM:
+    topics.ensure_topics(kafka_bootstrap, {topic_prefix + contracts.TOPIC_UMKM:
                                                 contracts.TOPIC_CONFIGS[contracts.TOPIC_UMKM]},
                               partitions=3, replication=1)
     upgrade("registration", reg_s.database_url)

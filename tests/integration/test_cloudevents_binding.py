@@ -12,17 +12,17 @@ import pytest
 import sqlalchemy as sa
 from cloudevents.core.bindings import kafka as ce_kafka
 
-from services.common import contracts as c
-from services.common import local_kafka
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.kafka_clients import make_producer
-from services.common.migrations import upgrade
-from services.common.outbox import KafkaPublisher, OutboxRelay, add_events
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts as c
+from services.common.messaging import topics
+from services.common.messaging.kafka_clients import make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay, add_events
 from services.metrics.app import create_app
 from services.metrics.consumer import consumers
-from services.metrics.sample import business_samples, expected, mixed_stream, nonzero
 from services.metrics.worker import make_runner
+from tests.fixtures.metrics_sample import business_samples, expected, mixed_stream, nonzero
 from tests.integration.common_helpers import demo_md, read_all
 
 pytestmark = pytest.mark.kafka
@@ -54,7 +54,7 @@ def _publish_through_outbox(db_url: str, bootstrap: str, prefix: str, events: li
 
 def test_every_record_is_structured_mode_and_the_sdk_parses_it(
         db_url: str, kafka_bootstrap: str, topic_prefix: str) -> None:
-    local_kafka.ensure_topics(kafka_bootstrap, {topic_prefix + t: cfg for t, cfg in
+    topics.ensure_topics(kafka_bootstrap, {topic_prefix + t: cfg for t, cfg in
                                                 c.TOPIC_CONFIGS.items()},
                               partitions=3, replication=1)
     events = mixed_stream(12, seed=16)
@@ -91,7 +91,7 @@ def test_every_record_is_structured_mode_and_the_sdk_parses_it(
 def test_metrics_consumer_applies_records_that_carry_the_header(
         db_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
     upgrade("metrics", db_url)
-    local_kafka.ensure_topics(kafka_bootstrap, {topic_prefix + t: cfg for t, cfg in
+    topics.ensure_topics(kafka_bootstrap, {topic_prefix + t: cfg for t, cfg in
                                                 c.TOPIC_CONFIGS.items()},
                               partitions=3, replication=1)
     events = mixed_stream(10, seed=61)

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from services.common import audit
-from services.common.auth import Principal
-from services.common.db import make_engine
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.http.auth import Principal
 from services.common.observability import correlation_id
 
 AUDITED = ("registration", "training", "campaign")

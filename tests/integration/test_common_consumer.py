@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from kafka import KafkaProducer
 from sqlalchemy.engine import Connection
 
-from services.common import contracts, local_kafka
 from services.common.config import Settings
-from services.common.consumer import Consumer, ConsumerRunner, RejectEvent
-from services.common.db import make_engine
-from services.common.events import Event, make_event
-from services.common.kafka_clients import make_consumer, make_producer
+from services.common.db.engine import make_engine
+from services.common.messaging import contracts, topics
+from services.common.messaging.consumer import Consumer, ConsumerRunner, RejectEvent
+from services.common.messaging.events import Event, make_event
+from services.common.messaging.kafka_clients import make_consumer, make_producer
 from tests.integration.common_helpers import demo_items, demo_md, read_all
 
 pytestmark = pytest.mark.kafka
@@ -65,7 +65,7 @@ def setup(db_url: str, kafka_bootstrap: str, topic_prefix: str):  # type: ignore
                                  kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
     engine = make_engine(db_url)
     demo_md.create_all(engine)
-    local_kafka.ensure_topics(kafka_bootstrap, {
+    topics.ensure_topics(kafka_bootstrap, {
         topic_prefix + contracts.TOPIC_UMKM: {}, topic_prefix + contracts.TOPIC_DEADLETTER: {}},
         partitions=2, replication=1)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")

@@ -17,12 +17,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from services.common import housekeeping
 from services.common.config import Settings
-from services.common.db import make_engine, utcnow
-from services.common.errors import ApiError
-from services.common.uow import UnitOfWork
-from services.common.web import create_service_app, get_engine
+from services.common.db.engine import make_engine, utcnow
+from services.common.http.errors import ApiError
+from services.common.http.web import create_service_app, get_engine
+from services.common.messaging import housekeeping
+from services.common.messaging.uow import UnitOfWork
 from tests.integration.common_helpers import demo_items, demo_md, wait_until
 
 GENEROUS = 30.0

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services.common import contracts, local_kafka
+from devtools import local_kafka
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.events import parse_event
-from services.common.kafka_clients import make_producer
-from services.common.outbox import KafkaPublisher, OutboxRelay
-from services.common.uow import UnitOfWork
+from services.common.db.engine import make_engine
+from services.common.messaging import contracts, topics
+from services.common.messaging.events import parse_event
+from services.common.messaging.kafka_clients import make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
+from services.common.messaging.uow import UnitOfWork
 from tests.integration.common_helpers import demo_items, demo_md, read_all
 
 pytestmark = pytest.mark.kafka
@@ -25,7 +26,7 @@ def _setup(db_url: str, bootstrap: str, prefix: str) -> tuple[Settings, sa.Engin
                                  topic_prefix=prefix)
     engine = make_engine(db_url)
     demo_md.create_all(engine)
-    local_kafka.ensure_topics(bootstrap, {prefix + contracts.TOPIC_UMKM: {}}, partitions=3,
+    topics.ensure_topics(bootstrap, {prefix + contracts.TOPIC_UMKM: {}}, partitions=3,
                               replication=1)
     relay = OutboxRelay(engine, demo_md, KafkaPublisher(lambda: make_producer(settings)), "demo")
     return settings, engine, relay

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from services.common import contracts, local_kafka
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.events import parse_event
-from services.common.kafka_clients import make_producer
-from services.common.outbox import KafkaPublisher, OutboxRelay, Publisher
-from services.common.uow import UnitOfWork
+from services.common.db.engine import make_engine
+from services.common.messaging import contracts, topics
+from services.common.messaging.events import parse_event
+from services.common.messaging.kafka_clients import make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay, Publisher
+from services.common.messaging.uow import UnitOfWork
 from tests.integration.common_helpers import demo_md, read_all
 
 pytestmark = pytest.mark.kafka
@@ -59,7 +59,7 @@ def test_pipelined_batches_keep_key_order_and_delete_only_acked_rows(
                                  kafka_bootstrap_servers=kafka_bootstrap)
     engine = make_engine(db_url)
     demo_md.create_all(engine)
-    local_kafka.ensure_topics(kafka_bootstrap, {topic_prefix + contracts.TOPIC_UMKM: {}},
+    topics.ensure_topics(kafka_bootstrap, {topic_prefix + contracts.TOPIC_UMKM: {}},
                               partitions=3, replication=1)
     keys = [str(uuid.uuid4()) for _ in range(10)]
     _stage(engine, topic_prefix, keys, rounds=10)  # 100 rows, 10 per key, interleaved

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.common import contracts, housekeeping
-from services.common.db import utcnow
+from services.common.db.engine import utcnow
+from services.common.messaging import contracts, housekeeping
 from tests.integration.common_helpers import demo_md
 from tests.integration.test_common_consumer import (
     _consume,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from services.common import local_kafka
+from devtools import local_kafka
+from services.common.messaging import topics
 
 pytestmark = pytest.mark.kafka
 
@@ -56,12 +57,12 @@ def _check(got: list[tuple[str, str, int]], sent: list[tuple[str, str]]) -> None
 
 
 def test_topics_keyed_messages_and_restart_after_kill(broker: local_kafka.LocalBroker) -> None:
-    created = local_kafka.ensure_topics(
+    created = topics.ensure_topics(
         broker.bootstrap, {TOPIC: {"retention.ms": "-1"}}, partitions=3, replication=1
     )
     assert created == [TOPIC]
     # Idempotent: a second call creates nothing and does not fail.
-    assert local_kafka.ensure_topics(broker.bootstrap, {TOPIC: {}}, 3, 1) == []
+    assert topics.ensure_topics(broker.bootstrap, {TOPIC: {}}, 3, 1) == []
 
     sent = _produce(broker.bootstrap, 10)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from services.common import local_postgres, testing_infra
+from devtools import local_postgres, testing_infra
 
 pytestmark = pytest.mark.postgres
 

@@ -14,20 +14,21 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from services.common import contracts as c
-from services.common import local_kafka
 from services.common.config import Settings
-from services.common.consumer import ConsumerRunner, RetryLater
-from services.common.db import make_engine
-from services.common.events import Event
-from services.common.kafka_clients import group_id
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts as c
+from services.common.messaging import topics
+from services.common.messaging.consumer import ConsumerRunner, RetryLater
+from services.common.messaging.events import Event
+from services.common.messaging.kafka_clients import group_id
 from services.metrics import store
 from services.metrics.app import create_app
 from services.metrics.consumer import CONSUMER_NAME, MetricsApplier, consumers
 from services.metrics.domain import COUNT_APPROVED, COUNT_ONBOARDED
 from services.metrics.rebuild import rebuild
-from services.metrics.sample import (
+from services.metrics.worker import make_runner, report_lag
+from tests.fixtures.metrics_sample import (
     NOW,
     business_samples,
     ev,
@@ -37,7 +38,6 @@ from services.metrics.sample import (
     nonzero,
     registered,
 )
-from services.metrics.worker import make_runner, report_lag
 from tests.integration.common_helpers import read_all
 
 pytestmark = pytest.mark.kafka
@@ -53,7 +53,7 @@ def env(db_url: str, kafka_bootstrap: str, topic_prefix: str):  # type: ignore[n
     )
     upgrade("metrics", db_url)
     engine = make_engine(db_url)
-    local_kafka.ensure_topics(
+    topics.ensure_topics(
         kafka_bootstrap,
         {topic_prefix + t: cfg for t, cfg in c.TOPIC_CONFIGS.items()},
         partitions=3,

@@ -11,14 +11,14 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from services.common import contracts, local_kafka
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.events import Event, parse_event
-from services.common.kafka_clients import make_producer
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts, topics
+from services.common.messaging.events import Event, parse_event
+from services.common.messaging.kafka_clients import make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
 from services.common.observability import setup_logging
-from services.common.outbox import KafkaPublisher, OutboxRelay
 from services.registration.app import create_app
 from services.registration.partner import create_partner
 from services.registration.store import metadata, umkm, umkm_platforms
@@ -61,7 +61,7 @@ def reg(db_url: str, kafka_bootstrap: str, topic_prefix: str,
                                 topic_prefix=topic_prefix)
     engine = make_engine(db_url)
     topic = topic_prefix + contracts.TOPIC_UMKM
-    local_kafka.ensure_topics(kafka_bootstrap, {topic: contracts.TOPIC_CONFIGS[
+    topics.ensure_topics(kafka_bootstrap, {topic: contracts.TOPIC_CONFIGS[
         contracts.TOPIC_UMKM]}, partitions=3, replication=1)
     relay = OutboxRelay(engine, metadata, KafkaPublisher(lambda: make_producer(settings)),
                         "registration")

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
 from services.registration import handlers
 from services.registration.schemas import RegistrationIn
 from tests.unit.registration_helpers import payload

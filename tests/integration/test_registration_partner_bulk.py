@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.common.db import bulk_insert, is_unique_violation, make_engine
-from services.common.migrations import upgrade
+from services.common.db.engine import bulk_insert, is_unique_violation, make_engine
+from services.common.db.migrations import upgrade
 from services.registration.app import create_app
 from services.registration.config import load_settings
 from services.registration.partner import create_partner

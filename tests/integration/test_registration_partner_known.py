@@ -8,20 +8,20 @@ from typing import Any
 
 import pytest
 
-from services.common import contracts, local_kafka
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.events import parse_event
-from services.common.kafka_clients import make_producer
-from services.common.migrations import upgrade
-from services.common.outbox import KafkaPublisher, OutboxRelay
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts, topics
+from services.common.messaging.events import parse_event
+from services.common.messaging.kafka_clients import make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
 from services.metrics.app import create_app as metrics_app
 from services.metrics.consumer import consumers as metrics_consumers
-from services.metrics.sample import business_samples
 from services.metrics.worker import make_runner
 from services.registration.app import create_app
 from services.registration.partner import create_partner
 from services.registration.store import metadata
+from tests.fixtures.metrics_sample import business_samples
 from tests.integration.common_helpers import read_all
 from tests.unit.registration_helpers import owner, payload
 
@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 def test_finding2_every_platform_onboarding_reaches_the_metrics_exactly_once(
         db_url_factory: Callable[[str], str], kafka_bootstrap: str, topic_prefix: str) -> None:
     reg_url, met_url = db_url_factory("postgresql"), db_url_factory("postgresql")
-    local_kafka.ensure_topics(kafka_bootstrap, {
+    topics.ensure_topics(kafka_bootstrap, {
         topic_prefix + t: cfg for t, cfg in contracts.TOPIC_CONFIGS.items()},
         partitions=3, replication=1)
     upgrade("registration", reg_url)

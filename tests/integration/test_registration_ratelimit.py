@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
 from services.registration import ratelimit
 from services.registration.store import rate_limits
 

@@ -17,7 +17,7 @@ from flask import Flask
 
 from services.common.audit import audit_log
 from services.common.config import Settings
-from services.common.db import utcnow
+from services.common.db.engine import utcnow
 from services.registration.store import umkm
 from tests.unit.registration_helpers import issue_token, make_app
 

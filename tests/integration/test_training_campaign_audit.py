@@ -8,7 +8,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from services.common.config import Settings
-from services.common.db import new_id, utcnow
+from services.common.db.engine import new_id, utcnow
 from services.training.store import enrolments
 from tests.unit import campaign_helpers as ch
 from tests.unit import training_helpers as th

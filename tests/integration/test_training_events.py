@@ -10,12 +10,13 @@ import pytest
 import sqlalchemy as sa
 from kafka import KafkaProducer
 
-from services.common import contracts, local_kafka, umkm_directory
+from services.common import umkm_directory
 from services.common.config import Settings
-from services.common.consumer import ConsumerRunner
-from services.common.events import Event
-from services.common.kafka_clients import make_consumer, make_producer
-from services.common.outbox import KafkaPublisher, OutboxRelay
+from services.common.messaging import contracts, topics
+from services.common.messaging.consumer import ConsumerRunner
+from services.common.messaging.events import Event
+from services.common.messaging.kafka_clients import make_consumer, make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
 from services.training.consumer import consumers
 from services.training.store import metadata
 from tests.integration.common_helpers import read_all
@@ -42,7 +43,7 @@ def test_read_model_from_real_events_and_withdrawal_cascade(
     settings = Settings.from_env("training", database_url=db_url,
                                  kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
     app, engine = build(settings)
-    local_kafka.ensure_topics(kafka_bootstrap, {
+    topics.ensure_topics(kafka_bootstrap, {
         topic_prefix + t: cfg for t, cfg in contracts.TOPIC_CONFIGS.items()},
         partitions=3, replication=1)
     client, op = app.test_client(), auth(settings, "operator")

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.outbox import outbox_table
+from services.common.db.engine import make_engine
+from services.common.messaging.outbox import outbox_table
 from services.training.store import completions, enrolments, metadata
 from tests.unit.training_helpers import auth, build, new_session, owner_of, start_now
 

@@ -11,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from services.common import umkm_directory as d
-from services.common.db import make_engine
-from services.common.events import Event
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging.events import Event
 from tests.event_factories import claimed, onboarded, registered, withdrawn
 
 HANDLERS = {"bbi.umkm.registered.v1": d.on_registered, "bbi.umkm.onboarded.v1": d.on_onboarded,

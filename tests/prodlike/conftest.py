@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from devtools import local_kafka_cluster
-from services.common import local_kafka, testing_infra
+from devtools import local_kafka, local_kafka_cluster, testing_infra
 from services.common.config import REPO_ROOT
 from tests.e2e.stack import Stack
 from tests.prodlike.results import Outcome

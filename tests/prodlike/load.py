@@ -18,9 +18,9 @@ import httpx
 
 from devtools.keycloak_for_tests import test_users
 from devtools.local_keycloak import password_token
-from services.common import contracts as c
 from services.common.config import Settings
-from services.common.db import make_engine
+from services.common.db.engine import make_engine
+from services.common.messaging import contracts as c
 from services.registration.partner import create_partner
 from tests.faults.helpers import read_topic, scrape, total
 from tests.prodlike.stack import API_HOST, ProdlikeStack

@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from devtools import ingress_nginx, local_kafka_cluster
-from services.common import contracts, local_kafka
-from services.common.local_postgres import create_database
-from services.common.migrations import upgrade
+from devtools.local_postgres import create_database
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts, topics
 from tests.e2e.stack import Stack, free_port
 
 K8S = ingress_nginx.K8S_BASE
@@ -82,7 +82,7 @@ class ProdlikeStack(Stack):
         env.update(self.extra_env)
         self.env = env
         replication = int(env["BBI_TOPIC_REPLICATION"])
-        local_kafka.ensure_topics(
+        topics.ensure_topics(
             self.cluster.bootstrap,
             {self.prefix + t: c | {"min.insync.replicas": "2"} for t, c in
              contracts.TOPIC_CONFIGS.items()},
@@ -139,8 +139,8 @@ def main() -> None:
     import signal
     import time
 
+    from devtools import testing_infra
     from devtools.keycloak_for_tests import keycloak_for_tests
-    from services.common import testing_infra
 
     var = Path(__file__).resolve().parents[2] / "var" / "prodlike-run"
     shutil.rmtree(var, ignore_errors=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.common import local_kafka
+from devtools import local_kafka
 from tests.e2e.stack import Stack
 from tests.faults.helpers import eventually, scrape, total
 from tests.faults.traffic import Traffic

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from devtools import ingress_nginx
-from services.common.local_kafka import free_port
+from devtools.local_kafka import free_port
 from tests.prodlike.conftest import need
 
 

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from devtools import local_kafka_cluster
-from services.common import contracts
-from services.common.cli import main as bbi
+from devtools.cli import main as bbi
 from services.common.config import Settings
-from services.common.kafka_clients import make_producer
+from services.common.messaging import contracts
+from services.common.messaging.kafka_clients import make_producer
 
 pytestmark = pytest.mark.kafka
 

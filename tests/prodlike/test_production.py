@@ -22,7 +22,7 @@ import pytest
 from kafka.errors import KafkaError
 
 from devtools import local_kafka_cluster as lkc
-from services.common import contracts as c
+from services.common.messaging import contracts as c
 from tests.e2e.stack import eventually
 from tests.integration.keycloak_helpers import add_rsa_key
 from tests.prodlike.gunicorn_workers import answer_from_each

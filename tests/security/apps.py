@@ -8,7 +8,7 @@ from flask import Flask
 
 from devtools.dev_tokens import issue_token
 from services.common.config import Settings
-from services.common.migrations import upgrade
+from services.common.db.migrations import upgrade
 
 SERVICES = ("registration", "training", "campaign", "metrics")
 

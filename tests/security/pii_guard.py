@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from services.common.events import Event
+from services.common.messaging.events import Event
 from services.common.observability import JsonFormatter
 
 VAR = Path(__file__).resolve().parent.parent.parent / "var"
@@ -131,7 +131,7 @@ def _install() -> None:
     logging.Logger.handle = recording_handle  # type: ignore[method-assign]
     Event.to_dict = recording_to_dict  # type: ignore[method-assign]
 
-    from services.common import outbox
+    from services.common.messaging import outbox
 
     add_rows = outbox.add_rows
 
@@ -200,7 +200,7 @@ def broker_records(bootstrap: str, topics: list[str] | None = None) -> None:
 
 
 def _session_broker() -> None:
-    from services.common import testing_infra
+    from devtools import testing_infra
 
     bootstrap = testing_infra.started_kafka()
     if bootstrap:

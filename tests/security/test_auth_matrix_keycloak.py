@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devtools.local_keycloak import LocalKeycloak
-from services.common.auth import TokenVerifier
+from services.common.http.auth import TokenVerifier
 from tests.integration.keycloak_helpers import (
     Forger,
     bearer,

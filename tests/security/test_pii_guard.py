@@ -6,7 +6,7 @@ import logging
 import uuid
 from pathlib import Path
 
-from services.common.events import make_event
+from services.common.messaging.events import make_event
 from tests.event_factories import registered
 from tests.security import pii_guard
 from tests.security.apps import bearer, build
@@ -87,10 +87,10 @@ def test_a_planted_nik_on_the_broker_is_caught(kafka_bootstrap: str, topic_prefi
     # What stack processes publish is only visible on the broker: the end-of-run scan reads it.
     from kafka import KafkaProducer
 
-    from services.common import local_kafka
+    from services.common.messaging import topics
 
     topic = topic_prefix + pii_guard.PLANTED_TOPIC
-    local_kafka.ensure_topics(kafka_bootstrap, {topic: {}}, partitions=1, replication=1)
+    topics.ensure_topics(kafka_bootstrap, {topic: {}}, partitions=1, replication=1)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
     producer.send(topic, b'{"data": {"nik": "%s"}}' % NIK.encode()).get(30)
     producer.close()
@@ -102,8 +102,8 @@ def test_a_planted_nik_on_the_broker_is_caught(kafka_bootstrap: str, topic_prefi
 def test_prebuilt_outbox_rows_are_scanned(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from services.common import outbox
-    from services.common.db import make_engine, new_metadata, utcnow
+    from services.common.db.engine import make_engine, new_metadata, utcnow
+    from services.common.messaging import outbox
 
     engine = make_engine(f"sqlite:///{tmp_path / 'o.db'}")
     md = new_metadata()

@@ -11,7 +11,7 @@ from devtools.dev_tokens import issue_token
 from services.campaign import consumer
 from services.campaign.app import create_app
 from services.common.config import Settings
-from services.common.web import get_engine
+from services.common.http.web import get_engine
 from tests.event_factories import registered, withdrawn  # noqa: F401 (re-exported)
 
 
@@ -59,7 +59,7 @@ def purchase_body(umkm_id: str, ref: str, amount: int = 100_000, **kw: Any) -> d
 
 def build(settings: Settings, engine: Engine | None = None) -> tuple[Flask, Engine]:
     """The app on its own database, migrated to head."""
-    from services.common.migrations import upgrade
+    from services.common.db.migrations import upgrade
 
     upgrade("campaign", settings.database_url)
     app = create_app(settings, engine)

@@ -10,7 +10,7 @@ from flask import Flask
 
 from devtools.dev_tokens import issue_token
 from services.common.config import Settings
-from services.common.db import make_engine
+from services.common.db.engine import make_engine
 from services.registration.app import create_app
 from services.registration.store import metadata
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from services.campaign.consumer import on_withdrawn
 from services.campaign.store import metadata, participants, purchases
 from services.common.config import Settings
-from services.common.outbox import outbox_table
+from services.common.messaging.outbox import outbox_table
 from tests.unit.campaign_helpers import (
     add_business,
     auth,

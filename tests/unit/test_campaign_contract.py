@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from services.campaign.store import metadata
 from services.common.config import Settings
-from services.common.events import parse_event
-from services.common.outbox import outbox_table
+from services.common.messaging.events import parse_event
+from services.common.messaging.outbox import outbox_table
 from tests.unit.campaign_helpers import add_business, auth, build, campaign_body, purchase_body
 
 URL = "/v1/campaigns/belanja-serentak-2020"

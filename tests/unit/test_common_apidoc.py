@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.apidoc import docs_csp
+from services.common.http.apidoc import docs_csp
 from tests.security.apps import SERVICES, build
 
 

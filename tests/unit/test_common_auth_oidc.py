@@ -1,4 +1,4 @@
-"""The resource-server side of auth (services/common/auth.py, jwks.py) against a small
+"""The resource-server side of auth (services/common/http/auth.py, jwks.py) against a small
 identity provider of our own on loopback: discovery + JWKS served over real HTTP, keys we
 sign with. The same verifier is run against the real Keycloak in
 tests/integration/test_auth_keycloak.py."""
@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.common.auth import AuthConfigError, Principal, TokenVerifier, check_settings
 from services.common.config import Settings
-from services.common.errors import ApiError
+from services.common.http.auth import AuthConfigError, Principal, TokenVerifier, check_settings
+from services.common.http.errors import ApiError
 
 
 class FakeIdp:
@@ -244,7 +244,7 @@ def test_no_production_module_can_reach_the_development_signer() -> None:
             if any(n == "devtools" or n.startswith("devtools.") for n in names):
                 offenders.append(str(path.relative_to(root.parent)))
     assert offenders == []
-    import services.common.auth as auth
+    import services.common.http.auth as auth
 
     assert not hasattr(auth, "issue_token")
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.common import contracts
-from services.common.events import EventError, make_event, parse_event, registered_types
+from services.common.messaging import contracts
+from services.common.messaging.events import EventError, make_event, parse_event, registered_types
 
 
 def _withdrawn() -> dict:

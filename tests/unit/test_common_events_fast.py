@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from services.common import events
-from services.common.events import Event, EventError, parse_event, registered_types
-from services.metrics.sample import mixed_stream
+from services.common.messaging import events
+from services.common.messaging.events import Event, EventError, parse_event, registered_types
 from tests.event_factories import umkm_samples
+from tests.fixtures.metrics_sample import mixed_stream
 
 ODD_VALUES: list[Any] = [
     None, "", " ", 0, 1, -1, 10**30, 1.0, 1.5, True, False, "true", "1", "yes", [], {}, ["x"],

@@ -1,4 +1,4 @@
-"""The NUL guard on a tiny app (services/common/input_guard.py): what it refuses, what it
+"""The NUL guard on a tiny app (services/common/http/input_guard.py): what it refuses, what it
 leaves alone, and that a protected route still answers 401/403 first."""
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.common.db import new_id, new_ids
+from services.common.db.engine import new_id, new_ids
 
 
 def test_ids_are_canonical_random_version_4_uuids() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services.common.db import make_engine, new_metadata, utcnow
-from services.common.outbox import OutboxRelay, Publisher
+from services.common.db.engine import make_engine, new_metadata, utcnow
+from services.common.messaging.outbox import OutboxRelay, Publisher
 
 
 class RecordingPublisher(Publisher):

@@ -13,10 +13,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from devtools.dev_tokens import issue_token
-from services.common.auth import require_role
 from services.common.config import Settings
-from services.common.errors import ApiError
-from services.common.web import create_service_app, get_engine
+from services.common.http.auth import require_role
+from services.common.http.errors import ApiError
+from services.common.http.web import create_service_app, get_engine
 from tests.integration.common_helpers import demo_items, demo_md
 
 

@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.common.config import Settings
-from services.common.worker import Worker
+from services.common.messaging.worker import Worker
 
 
 def _worker() -> Worker:

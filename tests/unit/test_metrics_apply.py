@@ -10,15 +10,15 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common import contracts as c
-from services.common.db import make_engine
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts as c
 from services.metrics import store
 from services.metrics.app import create_app
 from services.metrics.config import load_settings
 from services.metrics.consumer import MetricsApplier, consumers
 from services.metrics.domain import COUNT_ONBOARDED
-from services.metrics.sample import (
+from tests.fixtures.metrics_sample import (
     NOW,
     business_samples,
     ev,
@@ -176,7 +176,7 @@ def test_scrape_reads_only_aggregates_and_progress_json(env) -> None:  # type: i
 
 
 def test_bbi_cli_has_metrics_rebuild() -> None:
-    from services.common.cli import main
+    from devtools.cli import main
 
     assert "rebuild" in main.commands["metrics"].commands  # type: ignore[attr-defined]
 

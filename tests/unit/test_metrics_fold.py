@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.common import contracts as c
+from services.common.messaging import contracts as c
 from services.metrics.domain import (
     CONSUMED_TYPES,
     Business,
@@ -16,7 +16,7 @@ from services.metrics.domain import (
     labels_json,
     national_targets,
 )
-from services.metrics.sample import NOW, ev, expected, mixed_stream, registered
+from tests.fixtures.metrics_sample import NOW, ev, expected, mixed_stream, registered
 
 
 def _fold(events, known=None) -> Fold:  # type: ignore[no-untyped-def]

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common import contracts as c
-from services.common.db import make_engine
-from services.common.migrations import upgrade
+from services.common.db.engine import make_engine
+from services.common.db.migrations import upgrade
+from services.common.messaging import contracts as c
 from services.metrics import store
 from services.metrics.app import create_app
 from services.metrics.config import load_settings
 from services.metrics.consumer import MetricsApplier, consumers
 from services.metrics.domain import COUNT_ONBOARDED, Business, Fold
 from services.metrics.progress import MEASURES, baselines, choose_baseline, kind_of
-from services.metrics.sample import ev, registered
+from tests.fixtures.metrics_sample import ev, registered
 
 Rec = namedtuple("Rec", "topic partition offset key value")
 # WIB is UTC+7: 17:00 UTC on 31 December is midnight of 1 January in Jakarta.

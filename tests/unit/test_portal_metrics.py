@@ -1,4 +1,4 @@
-"""The portal exports the services' request metrics at /metrics (services/common/web.py), to a
+"""The portal exports the services' request metrics at /metrics (services/common/http/web.py), to a
 scraper that reaches it directly; through the Ingress, which routes every portal path, it is
 a 404 page."""
 from __future__ import annotations

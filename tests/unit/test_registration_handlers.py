@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.errors import ApiError
+from services.common.db.engine import make_engine
+from services.common.http.errors import ApiError
 from services.registration import handlers, partner_batch, ratelimit
 from services.registration.schemas import PartnerItemIn, RegistrationIn
 from services.registration.store import metadata, umkm

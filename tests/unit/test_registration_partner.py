@@ -145,7 +145,7 @@ def test_bbi_partner_create_prints_a_working_key(tmp_path: Path, monkeypatch: An
     url = sqlite_url(tmp_path)
     monkeypatch.setenv("REGISTRATION_DATABASE_URL", url)
     app, _ = make_app(url)
-    from services.common.cli import main
+    from devtools.cli import main
     out = CliRunner().invoke(main, ["partner", "create", "--code", "blibli", "--platform",
                                     "blibli", "--name", "Blibli"])
     assert out.exit_code == 0, out.output

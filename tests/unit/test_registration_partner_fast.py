@@ -117,7 +117,7 @@ def test_mobile_fast_path_matches_the_domain_rule(analysed: bool, monkeypatch: A
 
 
 def test_batch_events_equal_make_event_and_honour_the_contract(tmp_path: Any) -> None:
-    from services.common.events import make_event, parse_event
+    from services.common.messaging.events import make_event, parse_event
     from services.registration.partner import create_partner
     from tests.unit.registration_helpers import make_app, outbox_events, sqlite_url
 
@@ -143,8 +143,8 @@ def test_batch_events_equal_make_event_and_honour_the_contract(tmp_path: Any) ->
 def test_outbox_payloads_are_the_bytes_event_to_bytes_writes(cid: str) -> None:
     """The template-built payloads against the reference: Event objects with the data
     registered_event / the onboarded dict give, encoded by Event.to_bytes."""
-    from services.common.db import utcnow
-    from services.common.events import Event, make_event, parse_event
+    from services.common.db.engine import utcnow
+    from services.common.messaging.events import Event, make_event, parse_event
     from services.common.observability import correlation_id
     from services.registration.config import load_settings
     from services.registration.handlers import SOURCE, new_row, registered_event

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.common.config import Settings
-from services.common.outbox import outbox_table
+from services.common.messaging.outbox import outbox_table
 from services.training import consumer
 from services.training.store import completions, enrolments, metadata
 from tests.unit.training_helpers import (

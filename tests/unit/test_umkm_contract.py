@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.common import contracts
-from services.common.events import EventError, make_event, parse_event
+from services.common.messaging import contracts
+from services.common.messaging.events import EventError, make_event, parse_event
 from tests.event_factories import claimed, registered
 
 UID = "5f0c3a2e-1b7d-4a8e-9c1f-2d3e4f5a6b7c"

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 
 from devtools.dev_tokens import issue_token
 from services.common.config import Settings
-from services.common.outbox import outbox_table
-from services.common.web import get_engine
+from services.common.http.web import get_engine
+from services.common.messaging.outbox import outbox_table
 from services.training import consumer
 from services.training.app import create_app
 from services.training.store import metadata, sessions
@@ -58,7 +58,7 @@ def session_body(course_id: str, **kw: Any) -> dict[str, Any]:
 
 def build(settings: Settings, engine: Engine | None = None) -> tuple[Flask, Engine]:
     """The app on its own database, migrated to head."""
-    from services.common.migrations import upgrade
+    from services.common.db.migrations import upgrade
 
     upgrade("training", settings.database_url)
     app = create_app(settings, engine)

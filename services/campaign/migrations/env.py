@@ -1,4 +1,4 @@
 from services.campaign.store import metadata
-from services.common.migrations import run_env
+from services.common.db.migrations import run_env
 
 run_env(metadata)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.common.db
+from services.common.db.engine import UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "4b841b20cd23"
@@ -29,16 +29,16 @@ def upgrade() -> None:
         sa.Column("code", sa.String(length=63), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), server_default="", nullable=False),
-        sa.Column("starts_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("ends_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", UtcDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", UtcDateTime(timezone=True), nullable=False),
         sa.Column("band_min_idr", sa.BigInteger(), nullable=False),
         sa.Column("band_max_idr", sa.BigInteger(), nullable=False),
         sa.Column("eligible_agencies", sa.JSON(), nullable=False),
         sa.Column("eligible_regions", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("opened_at", services.common.db.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", services.common.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", UtcDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
         sa.UniqueConstraint("code", name=op.f("uq_campaigns_code")),
     )
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("headers", sa.Text(), server_default="{}", nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", "scope", name=op.f("pk_idempotency_keys")),
     )
     op.create_table(
@@ -74,7 +74,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("event_type", sa.String(length=100), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("state", sa.String(length=10), server_default="pending", nullable=False),
@@ -88,7 +88,7 @@ def upgrade() -> None:
         "processed_events",
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("consumer", sa.String(length=60), nullable=False),
-        sa.Column("processed_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id", "consumer", name=op.f("pk_processed_events")),
     )
     op.create_table(
@@ -96,7 +96,7 @@ def upgrade() -> None:
         sa.Column("umkm_id", sa.String(length=36), nullable=False),
         sa.Column("province_code", sa.String(length=2), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("updated_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("umkm_id", name=op.f("pk_umkm_directory")),
     )
     op.create_table(
@@ -121,7 +121,7 @@ def upgrade() -> None:
         sa.Column("agency", sa.String(length=100), nullable=False),
         sa.Column("region", sa.String(length=2), nullable=False),
         sa.Column("spent_idr", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("joined_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("joined_at", UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"], ["campaigns.id"], name=op.f("fk_participants_campaign_id_campaigns")
         ),
@@ -144,8 +144,8 @@ def upgrade() -> None:
         sa.Column("order_ref", sa.String(length=100), nullable=False),
         sa.Column("order_key", sa.String(length=100), nullable=False),
         sa.Column("amount_idr", sa.BigInteger(), nullable=False),
-        sa.Column("purchased_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("recorded_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("purchased_at", UtcDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"], ["campaigns.id"], name=op.f("fk_purchases_campaign_id_campaigns")
         ),

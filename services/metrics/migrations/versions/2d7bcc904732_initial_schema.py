@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.common.db
+from services.common.db.engine import UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "2d7bcc904732"
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(length=100), nullable=False),
         sa.Column("partition", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("lag", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("topic", "partition", name=op.f("pk_consumer_lag")),
     )
     op.create_table(
@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("headers", sa.Text(), server_default="{}", nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", "scope", name=op.f("pk_idempotency_keys")),
     )
     op.create_table(
@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("event_type", sa.String(length=100), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("state", sa.String(length=10), server_default="pending", nullable=False),
@@ -97,7 +97,7 @@ def upgrade() -> None:
         "processed_events",
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("consumer", sa.String(length=60), nullable=False),
-        sa.Column("processed_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id", "consumer", name=op.f("pk_processed_events")),
     )
     op.create_table(

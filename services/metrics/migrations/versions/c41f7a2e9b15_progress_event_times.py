@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.common.db
+from services.common.db.engine import UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "c41f7a2e9b15"
@@ -35,7 +35,7 @@ def upgrade() -> None:
         for column in _COLUMNS:
             op.add_column(
                 table,
-                sa.Column(column, services.common.db.UtcDateTime(timezone=True), nullable=True),
+                sa.Column(column, UtcDateTime(timezone=True), nullable=True),
             )
 
 

@@ -1,7 +1,7 @@
 """indexes to prune processed events and expired idempotency keys
 
 The worker deletes processed event ids after their retention window and Idempotency-Keys
-after their TTL (services/common/housekeeping.py): these indexes keep that a range scan.
+after their TTL (services/common/messaging/housekeeping.py): these indexes keep that a range scan.
 
 Revision ID: c60c40b194c4
 Revises: 2d7bcc904732

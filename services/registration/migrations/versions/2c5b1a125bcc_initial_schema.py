@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.common.db
+from services.common.db.engine import UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = '2c5b1a125bcc'
@@ -36,7 +36,7 @@ def upgrade() -> None:
     sa.Column('status', sa.Integer(), nullable=False),
     sa.Column('body', sa.LargeBinary(), nullable=False),
     sa.Column('headers', sa.Text(), server_default='{}', nullable=False),
-    sa.Column('created_at', services.common.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key', 'scope', name=op.f('pk_idempotency_keys'))
     )
     op.create_table('outbox',
@@ -47,7 +47,7 @@ def upgrade() -> None:
     sa.Column('event_id', sa.String(length=36), nullable=False),
     sa.Column('event_type', sa.String(length=100), nullable=False),
     sa.Column('payload', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', services.common.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UtcDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('state', sa.String(length=10), server_default='pending', nullable=False),
@@ -63,14 +63,14 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('api_key_hash', sa.String(length=64), nullable=False),
     sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
-    sa.Column('created_at', services.common.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_partners')),
     sa.UniqueConstraint('api_key_hash', name=op.f('uq_partners_api_key_hash'))
     )
     op.create_table('processed_events',
     sa.Column('event_id', sa.String(length=36), nullable=False),
     sa.Column('consumer', sa.String(length=60), nullable=False),
-    sa.Column('processed_at', services.common.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('processed_at', UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('event_id', 'consumer', name=op.f('pk_processed_events'))
     )
     op.create_table('rate_limits',
@@ -109,11 +109,11 @@ def upgrade() -> None:
     sa.Column('platforms_declared', sa.Text(), server_default='', nullable=False),
     sa.Column('qris', sa.Boolean(), nullable=False),
     sa.Column('consent_version', sa.String(length=40), nullable=False),
-    sa.Column('consent_at', services.common.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('registered_at', services.common.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('verified_at', services.common.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('withdrawn_at', services.common.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', services.common.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('consent_at', UtcDateTime(timezone=True), nullable=False),
+    sa.Column('registered_at', UtcDateTime(timezone=True), nullable=False),
+    sa.Column('verified_at', UtcDateTime(timezone=True), nullable=True),
+    sa.Column('withdrawn_at', UtcDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_umkm')),
     sa.UniqueConstraint('nib', name='uq_umkm_nib'),
     sa.UniqueConstraint('nik_hash', 'business_name_norm', name='uq_umkm_nik_name'),
@@ -127,7 +127,7 @@ def upgrade() -> None:
     sa.Column('umkm_id', sa.String(length=36), nullable=False),
     sa.Column('platform', sa.String(length=40), nullable=False),
     sa.Column('store_url', sa.String(length=500), nullable=True),
-    sa.Column('onboarded_at', services.common.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('onboarded_at', UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['umkm_id'], ['umkm.id'], name=op.f('fk_umkm_platforms_umkm_id_umkm')),
     sa.PrimaryKeyConstraint('umkm_id', 'platform', name=op.f('pk_umkm_platforms'))
     )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.common.db
+from services.common.db.engine import UtcDateTime
 
 revision: str = '7711d7b918aa'
 down_revision: str | Sequence[str] | None = '5e85e7ac0b85'
@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('umkm') as batch:
         batch.add_column(sa.Column('owner_subject', sa.String(length=128), nullable=True))
-        batch.add_column(sa.Column('claimed_at', services.common.db.UtcDateTime(timezone=True),
+        batch.add_column(sa.Column('claimed_at', UtcDateTime(timezone=True),
                                    nullable=True))
         batch.create_index('ix_umkm_owner_subject', ['owner_subject'], unique=False)
 

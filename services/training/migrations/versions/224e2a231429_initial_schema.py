@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.common.db
+from services.common.db.engine import UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "224e2a231429"
@@ -38,8 +38,8 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), server_default="", nullable=False),
         sa.Column("level", sa.String(length=20), nullable=False),
         sa.Column("modules", sa.JSON(), nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_courses")),
     )
     op.create_table(
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("headers", sa.Text(), server_default="{}", nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", "scope", name=op.f("pk_idempotency_keys")),
     )
     op.create_table(
@@ -66,7 +66,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("event_type", sa.String(length=100), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("state", sa.String(length=10), server_default="pending", nullable=False),
@@ -80,7 +80,7 @@ def upgrade() -> None:
         "processed_events",
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("consumer", sa.String(length=60), nullable=False),
-        sa.Column("processed_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id", "consumer", name=op.f("pk_processed_events")),
     )
     op.create_table(
@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.Column("umkm_id", sa.String(length=36), nullable=False),
         sa.Column("province_code", sa.String(length=2), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("updated_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("umkm_id", name=op.f("pk_umkm_directory")),
     )
     op.create_table(
@@ -99,7 +99,7 @@ def upgrade() -> None:
         sa.Column("key_id", sa.String(length=36), nullable=False),
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("certificate_number", sa.String(length=40), nullable=False),
-        sa.Column("completed_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["course_id"], ["courses.id"], name=op.f("fk_completions_course_id_courses")
         ),
@@ -112,7 +112,7 @@ def upgrade() -> None:
         sa.Column("umkm_id", sa.String(length=36), nullable=False),
         sa.Column("course_id", sa.String(length=36), nullable=False),
         sa.Column("module_key", sa.String(length=40), nullable=False),
-        sa.Column("done_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("done_at", UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["course_id"], ["courses.id"], name=op.f("fk_module_progress_course_id_courses")
         ),
@@ -124,17 +124,17 @@ def upgrade() -> None:
         "sessions",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("course_id", sa.String(length=36), nullable=False),
-        sa.Column("starts_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", UtcDateTime(timezone=True), nullable=False),
         sa.Column("duration_minutes", sa.Integer(), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("join_link", sa.String(length=500), nullable=False),
         sa.Column(
-            "enrolment_deadline", services.common.db.UtcDateTime(timezone=True), nullable=False
+            "enrolment_deadline", UtcDateTime(timezone=True), nullable=False
         ),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("next_seq", sa.Integer(), server_default="1", nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["course_id"], ["courses.id"], name=op.f("fk_sessions_course_id_courses")
         ),
@@ -151,8 +151,8 @@ def upgrade() -> None:
         sa.Column("province_code", sa.String(length=2), nullable=False),
         sa.Column("state", sa.String(length=12), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("created_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.common.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UtcDateTime(timezone=True), nullable=False),
         sa.Column("cancel_reason", sa.String(length=20), nullable=True),
         sa.ForeignKeyConstraint(
             ["session_id"], ["sessions.id"], name=op.f("fk_enrolments_session_id_sessions")

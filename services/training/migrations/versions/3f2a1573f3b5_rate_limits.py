@@ -1,6 +1,6 @@
 """rate limits: per-client counters of the public certificate check
 
-The same fixed-window counters registration keeps (services/common/ratelimit.py): the public
+The same fixed-window counters registration keeps (services/common/http/ratelimit.py): the public
 certificate lookup counts per client address across every worker and replica.
 
 Revision ID: 3f2a1573f3b5

@@ -14,9 +14,9 @@ from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
 from services.common.audit import audit_log
-from services.common.auth import require_role
+from services.common.http.auth import require_role
+from services.common.http.web import get_engine, get_settings
 from services.common.validators import Pattern
-from services.common.web import get_engine, get_settings
 from services.common.wib import WibDateTime
 
 _CODE = Pattern(r"^[A-Za-z0-9._:,@-]{1,200}$", error="invalid|Hanya huruf, angka dan . _ : , @ "

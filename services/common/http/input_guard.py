@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import current_app, request
 
-from services.common import auth
-from services.common.errors import ApiError, field_error
+from services.common.http import auth
+from services.common.http.errors import ApiError, field_error
 
 NUL = "\x00"
 CODE = "invalid_character"

@@ -7,10 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import idempotency
-from services.common.events import Event, make_event
+from services.common.http import idempotency
+from services.common.messaging.events import Event, make_event
+from services.common.messaging.outbox import add_events
 from services.common.observability import correlation_id
-from services.common.outbox import add_events
 
 
 class UnitOfWork:

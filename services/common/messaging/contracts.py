@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.common.events import register
+from services.common.messaging.events import register
 from services.common.reference import KBLI_SECTIONS, PLATFORMS, SCALES, provinces
 from services.common.validators import Pattern
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from services.common import local_kafka, service_runtime
+from devtools import local_kafka, registry
 from services.common.config import REPO_ROOT, Settings
-from services.common.contracts import TOPIC_CONFIGS
+from services.common.messaging import topics as topics_module
 
 KAFKA_DIR = REPO_ROOT / "var" / "kafka"
 KAFKA_CLUSTER_DIR = REPO_ROOT / "var" / "kafka-cluster"
@@ -134,16 +134,8 @@ def topics() -> None:
 @click.option("--replication", type=int, default=None)
 def topics_ensure(partitions: int | None, replication: int | None) -> None:
     """Create the domain and dead-letter topics if missing."""
-    s = Settings.from_env("cli")
-    replication = replication or s.topic_replication
-    # As in production (DESIGN §3): with 3 replicas an acks=all write needs 2 of them in sync,
-    # so one node may be lost (or rolled) without refusing writes or losing an acked one.
-    min_isr = {"min.insync.replicas": "2" if replication >= 3 else "1"}
-    created = local_kafka.ensure_topics(
-        s.kafka_bootstrap_servers,
-        {s.topic_prefix + t: cfg | min_isr for t, cfg in TOPIC_CONFIGS.items()},
-        partitions=partitions or s.topic_partitions,
-        replication=replication)
+    created = topics_module.ensure_contract_topics(Settings.from_env("cli"), partitions,
+                                                   replication)
     click.echo(f"created: {', '.join(created) or 'none (all present)'}")
 
 
@@ -157,10 +149,10 @@ def db() -> None:
 @click.argument("services", nargs=-1)
 def db_upgrade(services: tuple[str, ...]) -> None:
     """Apply migrations (all available services when none is named)."""
-    from services.common.migrations import upgrade
+    from services.common.db.migrations import upgrade
 
-    for name in services or service_runtime.available():
-        url = service_runtime.module(name, "config").load_settings().database_url
+    for name in services or registry.SERVICES:
+        url = registry.module(name, "config").load_settings().database_url
         upgrade(name, url)
         click.echo(f"{name}: at head")
 
@@ -174,7 +166,7 @@ def db_revision(service: str, message: str) -> None:
 
     from alembic import command
 
-    from services.common.migrations import alembic_config
+    from services.common.db.migrations import alembic_config
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/scratch.db"
@@ -218,9 +210,9 @@ def run(kafka_port: int) -> None:
 
 
 def _add_service_commands() -> None:
-    for name in service_runtime.SERVICES:
+    for name in registry.SERVICES:
         try:
-            mod = service_runtime.module(name, "commands")
+            mod = registry.module(name, "commands")
         except ModuleNotFoundError:
             continue
         for cmd in mod.commands.commands.values():

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from services.common.db import make_engine
+from services.common.db.engine import make_engine
 
-SERVICES_DIR = Path(__file__).resolve().parents[1]
+SERVICES_DIR = Path(__file__).resolve().parents[2]
 
 
 def alembic_config(service: str, url: str) -> Config:
@@ -41,3 +41,28 @@ def run_env(target_metadata: sa.MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m services.common.db.migrations SERVICE...`: upgrade each named service's
+    database (its URL from the environment, as the service reads it) to head. This is the
+    production migration Job's command; the `bbi` developer CLI calls `upgrade` the same way."""
+    import sys
+
+    from services.common.config import Settings
+
+    names = sys.argv[1:] if argv is None else argv
+    if not names:
+        print("usage: python -m services.common.db.migrations SERVICE...", file=sys.stderr)
+        return 2
+    for name in names:
+        if not (SERVICES_DIR / name / "migrations").is_dir():
+            print(f"{name}: no migrations under services/{name}/", file=sys.stderr)
+            return 2
+        upgrade(name, Settings.from_env(name).database_url)
+        print(f"{name}: at head")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

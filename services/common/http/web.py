@@ -15,17 +15,18 @@ from flask_smorest import Api
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
-from services.common import audit, auth, idempotency, input_guard
-from services.common.apidoc import (
+from services.common import audit
+from services.common.config import Settings
+from services.common.db.engine import make_engine
+from services.common.http import auth, idempotency, input_guard
+from services.common.http.apidoc import (
     SecuredResponses,
     ServiceApi,
     install_swagger_ui,
     security_schemes,
 )
-from services.common.auth import current_principal
-from services.common.config import Settings
-from services.common.db import make_engine
-from services.common.errors import ApiError
+from services.common.http.auth import current_principal
+from services.common.http.errors import ApiError
 from services.common.observability import (
     correlation_id,
     http_metrics,
@@ -260,7 +261,7 @@ def _idempotency_scope() -> tuple[str, str] | None:
 
 def _idempotent_replay() -> Response | None:
     """A committed answer to this key is replayed; otherwise the request's first unit of
-    work claims the key in its transaction (services/common/idempotency.py)."""
+    work claims the key in its transaction (services/common/http/idempotency.py)."""
     scope = _idempotency_scope()
     if scope is None:
         return None

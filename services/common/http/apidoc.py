@@ -21,7 +21,7 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details as services.common.errors.problem builds them."""
+    """RFC 9457 problem details as services.common.http.errors.problem builds them."""
 
     class Meta:
         unknown = INCLUDE  # some errors add context fields (id, current_status, ...)
@@ -57,7 +57,7 @@ class ServiceApi(Api):
 
 class SecuredResponses(BasePlugin):
     """Operations that declare bearer security also document 401 and 403, every operation
-    its 422 (a NUL character, services/common/input_guard.py), and error responses
+    its 422 (a NUL character, services/common/http/input_guard.py), and error responses
     documented by description only (alt_response) get the problem body."""
 
     def operation_helper(self, path: str | None = None,

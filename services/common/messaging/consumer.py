@@ -20,9 +20,9 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
-from services.common.contracts import TOPIC_DEADLETTER
-from services.common.db import utcnow
-from services.common.events import Event, EventError, parse_event
+from services.common.db.engine import utcnow
+from services.common.messaging.contracts import TOPIC_DEADLETTER
+from services.common.messaging.events import Event, EventError, parse_event
 from services.common.observability import correlation_id, worker_metrics
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ index; SQLite's single writer) until the first request commits, then replays its
 after `idempotency_wait_seconds` it gets 409 `in_progress` instead. If the first request
 fails (5xx, or its unit of work raises) everything is rolled back, the key included, so the
 retry runs. Keys live `idempotency_ttl_seconds` (24 h by default): an expired key counts as
-new, the worker deletes expired rows (services/common/housekeeping.py)."""
+new, the worker deletes expired rows (services/common/messaging/housekeeping.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from services.common.db import utcnow
-from services.common.errors import ApiError
+from services.common.db.engine import utcnow
+from services.common.http.errors import ApiError
 
 IN_PROGRESS_RETRY_AFTER = "2"
 

@@ -1,7 +1,7 @@
 """The worker's periodic clean-up: expired Idempotency-Keys and old processed event ids.
 
 Idempotency keys: an answer is kept `idempotency_ttl_seconds` (24 h); after that a key
-counts as new anyway (services/common/idempotency.py), so deleting it changes nothing.
+counts as new anyway (services/common/http/idempotency.py), so deleting it changes nothing.
 
 Processed event ids (`processed_events`) are the consumers' guard against applying one event
 twice. Deleting them after `processed_events_retention_seconds` (7 days) is safe because:
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
-from services.common.db import utcnow
+from services.common.db.engine import utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 5000

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
-from services.common.consumer import pause
-from services.common.db import bulk_insert, utcnow
-from services.common.events import Event
+from services.common.db.engine import bulk_insert, utcnow
+from services.common.messaging.consumer import pause
+from services.common.messaging.events import Event
 from services.common.observability import worker_metrics
 
 log = logging.getLogger(__name__)

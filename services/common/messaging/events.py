@@ -54,7 +54,7 @@ def register(name: str, topic: str, schema: type[Schema], key_field: str) -> Non
 
 
 def event_type(name: str) -> EventType:
-    from services.common import contracts  # noqa: F401  (fills the registry)
+    from services.common.messaging import contracts  # noqa: F401  (fills the registry)
 
     try:
         return _REGISTRY[name]
@@ -69,7 +69,7 @@ def _schema(et: EventType) -> Schema:
 
 
 def registered_types() -> dict[str, EventType]:
-    from services.common import contracts  # noqa: F401
+    from services.common.messaging import contracts  # noqa: F401
 
     return dict(_REGISTRY)
 

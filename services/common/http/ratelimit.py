@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from services.common.auth import hash_secret
 from services.common.config import Settings
-from services.common.errors import ApiError
+from services.common.http.auth import hash_secret
+from services.common.http.errors import ApiError
 
 TABLE = "rate_limits"
 

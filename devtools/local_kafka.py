@@ -25,12 +25,11 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_DIR = REPO_ROOT / "deploy" / "kafka"
 LIB_DIR = KAFKA_DIR / "lib"
 TEMPLATE = KAFKA_DIR / "server.properties.template"
@@ -398,50 +397,3 @@ def stop_from_pidfile(data_dir: Path, timeout: float = 30.0) -> bool:
     LocalBroker(0, int(state.get("controller_port", 0)), data_dir, pid).stop(timeout)
     return True
 
-
-def ensure_topics(
-    bootstrap: str,
-    topics: Mapping[str, Mapping[str, str]],
-    partitions: int,
-    replication: int,
-    *,
-    timeout_s: float = 30.0,
-) -> list[str]:
-    """Create the topics that do not exist yet, each with its configs; return those created.
-
-    Existing topics are left alone (their partition count and configs are not changed).
-    Returns only after every topic has a leader for each partition, so a producer can use
-    them at once.
-    """
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import TopicAlreadyExistsError, for_code
-
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="bbi-ensure-topics",
-        request_timeout_ms=int(timeout_s * 1000),
-    )
-    try:
-        existing = set(admin.list_topics())
-        missing = {name: cfg for name, cfg in topics.items() if name not in existing}
-        if missing:
-            result = admin.create_topics(
-                {
-                    name: {
-                        "num_partitions": partitions,
-                        "replication_factor": replication,
-                        "configs": {k: str(v) for k, v in cfg.items()},
-                    }
-                    for name, cfg in missing.items()
-                },
-                timeout_ms=int(timeout_s * 1000),
-                raise_errors=False,  # judged per topic below, so one existing topic is no error
-            )
-            for t in result["topics"]:
-                err = for_code(t["error_code"])
-                if t["error_code"] != 0 and err is not TopicAlreadyExistsError:
-                    raise err(f"creating topic {t['name']}: {t.get('error_message')}")
-        admin.wait_for_topics(list(topics), timeout_ms=int(timeout_s * 1000))
-        return sorted(missing)
-    finally:
-        admin.close()

@@ -2,7 +2,7 @@
 server that only verifies them; no service signs a user token.
 
 Production (`BBI_AUTH_MODE=oidc`, the default): RS256/ES256 access tokens verified against
-the JWKS discovered from `BBI_JWT_ISSUER` (services/common/jwks.py); issuer, audience,
+the JWKS discovered from `BBI_JWT_ISSUER` (services/common/http/jwks.py); issuer, audience,
 expiry and not-before are checked with a bounded leeway, the algorithm is pinned by
 configuration (never taken from the token), and roles come from Keycloak's
 `realm_access.roles`. `BBI_AUTH_MODE=dev` verifies HS256 tokens made with `BBI_JWT_SECRET`
@@ -23,8 +23,8 @@ import jwt
 from flask import Flask, current_app, g, request
 
 from services.common.config import Settings
-from services.common.errors import ApiError
-from services.common.jwks import IdentityProviderUnavailable, JwksCache, UnknownKey
+from services.common.http.errors import ApiError
+from services.common.http.jwks import IdentityProviderUnavailable, JwksCache, UnknownKey
 
 ROLES = ("umkm", "official", "operator", "admin")
 _PRECEDENCE = ("admin", "operator", "official", "umkm")  # Principal.role: the strongest held
@@ -251,7 +251,7 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
             check_roles(roles)
             return fn(*args, **kwargs)
 
-        # Checks that run before the view (services/common/input_guard.py) answer 401/403
+        # Checks that run before the view (services/common/http/input_guard.py) answer 401/403
         # first on a protected view, as the view itself would.
         wrapper.bbi_roles = roles  # type: ignore[attr-defined]
         return wrapper

@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from prometheus_client import start_http_server
 from sqlalchemy.engine import Engine
 
-from services.common import housekeeping
 from services.common.config import Settings
-from services.common.consumer import Consumer, ConsumerRunner
-from services.common.events import DEAD_LETTER_REASONS
-from services.common.kafka_clients import make_consumer, make_producer
+from services.common.messaging import housekeeping
+from services.common.messaging.consumer import Consumer, ConsumerRunner
+from services.common.messaging.events import DEAD_LETTER_REASONS
+from services.common.messaging.kafka_clients import make_consumer, make_producer
+from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
 from services.common.observability import setup_logging, worker_metrics
-from services.common.outbox import KafkaPublisher, OutboxRelay
 
 log = logging.getLogger(__name__)
 # SIGTERM to exit, whatever Kafka does: inside the 10 s promised to the platform (Kubernetes

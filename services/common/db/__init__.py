@@ -1,0 +1,1 @@
+"""The engine, dialect helpers, the plumbing tables every migration creates, migrations."""

@@ -1,0 +1,1 @@
+"""The Flask app factory plumbing, problem errors, auth (JWKS), API docs, request guards."""

@@ -1,0 +1,2 @@
+"""Events, contracts, the outbox and its relay, the consumer runner, the unit of work,
+the worker, Kafka clients."""
