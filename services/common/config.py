@@ -4,23 +4,45 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DEV_SECRET = "bbi-local-development-only-secret-change-me"
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+def env_str(name: str, default: str) -> str:
+    """The variable's value; the default when it is unset or empty."""
+    return os.environ.get(name) or default
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    return default if raw == "" else raw in ("1", "true", "yes", "on")
+
+
+
+def _env(name: str, default: str) -> str:
+    # Common settings keep an explicitly empty value (BBI_TOPIC_PREFIX="" means no prefix).
+    return os.environ.get(name, default)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything one service process needs; built by `Settings.from_env(service)`."""
+    """Everything one service process needs; built by `Settings.from_env(service)`.
+
+    A service with knobs of its own subclasses this (frozen dataclass, fields with defaults)
+    in its config.py and builds it with `ItsSettings.from_env(name, knob=env_int(...))`, so
+    handlers receive typed settings instead of reading the environment."""
 
     service: str
     database_url: str
@@ -59,7 +81,7 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, service: str, **overrides: object) -> Settings:
+    def from_env(cls, service: str, **overrides: object) -> Self:
         """Read `BBI_*`, `DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS` from the environment."""
         prefix = f"{service.upper()}_"
         default_db = f"sqlite:///{REPO_ROOT / 'var' / f'{service}.db'}"
@@ -76,23 +98,23 @@ class Settings:
             jwt_issuer=_env("BBI_JWT_ISSUER", ""),
             jwt_audience=_env("BBI_JWT_AUDIENCE", "bbi"),
             jwt_jwks_url=_env("BBI_JWT_JWKS_URL", ""),
-            jwt_leeway_seconds=_env_int("BBI_JWT_LEEWAY_SECONDS", 30),
-            jwks_min_refresh_seconds=_env_int("BBI_JWKS_MIN_REFRESH_SECONDS", 10),
-            jwks_max_age_seconds=_env_int("BBI_JWKS_MAX_AGE_SECONDS", 3600),
+            jwt_leeway_seconds=env_int("BBI_JWT_LEEWAY_SECONDS", 30),
+            jwks_min_refresh_seconds=env_int("BBI_JWKS_MIN_REFRESH_SECONDS", 10),
+            jwks_max_age_seconds=env_int("BBI_JWKS_MAX_AGE_SECONDS", 3600),
             jwks_timeout_seconds=float(_env("BBI_JWKS_TIMEOUT_SECONDS", "3")),
             pii_hash_key=_env("BBI_PII_HASH_KEY", LOCAL_DEV_SECRET),
-            max_body_bytes=_env_int("BBI_MAX_BODY_BYTES", 1_048_576),
-            max_page_size=_env_int("BBI_MAX_PAGE_SIZE", 200),
-            topic_partitions=_env_int("BBI_TOPIC_PARTITIONS", 6),
-            topic_replication=_env_int("BBI_TOPIC_REPLICATION", 1),
-            outbox_batch_size=_env_int("BBI_OUTBOX_BATCH_SIZE", 500),
-            consumer_max_poll_records=_env_int("BBI_CONSUMER_MAX_POLL_RECORDS", 500),
+            max_body_bytes=env_int("BBI_MAX_BODY_BYTES", 1_048_576),
+            max_page_size=env_int("BBI_MAX_PAGE_SIZE", 200),
+            topic_partitions=env_int("BBI_TOPIC_PARTITIONS", 6),
+            topic_replication=env_int("BBI_TOPIC_REPLICATION", 1),
+            outbox_batch_size=env_int("BBI_OUTBOX_BATCH_SIZE", 500),
+            consumer_max_poll_records=env_int("BBI_CONSUMER_MAX_POLL_RECORDS", 500),
             topic_prefix=_env("BBI_TOPIC_PREFIX", ""),
-            idempotency_ttl_seconds=_env_int("BBI_IDEMPOTENCY_TTL_SECONDS", 86_400),
+            idempotency_ttl_seconds=env_int("BBI_IDEMPOTENCY_TTL_SECONDS", 86_400),
             idempotency_wait_seconds=float(_env("BBI_IDEMPOTENCY_WAIT_SECONDS", "5")),
-            processed_events_retention_seconds=_env_int(
+            processed_events_retention_seconds=env_int(
                 "BBI_PROCESSED_EVENTS_RETENTION_SECONDS", 7 * 86_400),
-            housekeeping_interval_seconds=_env_int("BBI_HOUSEKEEPING_INTERVAL_SECONDS", 3600),
+            housekeeping_interval_seconds=env_int("BBI_HOUSEKEEPING_INTERVAL_SECONDS", 3600),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
