@@ -19,6 +19,10 @@ keepalive = 5
 max_requests = 0
 accesslog = None  # request logs come from the app's JSON logger with the correlation id
 errorlog = "-"
+# No control socket (gunicorn >= 25 opens $HOME/.gunicorn/gunicorn.ctl by default): every
+# master on one host would claim the same path (make run starts five), the production root
+# filesystem is read-only, and nothing here uses gunicornc.
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Bodies: gunicorn has no body-size limit of its own. The app refuses above BBI_MAX_BODY_BYTES
 # (the partner batch route above REGISTRATION_PARTNER_MAX_BODY_BYTES) with 413 problem details

@@ -140,7 +140,11 @@ def test_web_serves_health_and_metrics_under_gunicorn(tmp_path: Path) -> None:
         f"{service.upper()}_DATABASE_URL": f"sqlite:///{tmp_path}/{service}.db",
         "GUNICORN_WORKERS": "2",
         "GUNICORN_THREADS": "2",
+        # Where gunicorn would put its control socket: several masters on one host (make run)
+        # would fight for it, and the production root filesystem is read-only.
+        "HOME": str(tmp_path / "home"),
     }
+    env.pop("XDG_RUNTIME_DIR", None)
     from services.common.db.migrations import upgrade
 
     upgrade(service, env[f"{service.upper()}_DATABASE_URL"])
@@ -152,7 +156,7 @@ def test_web_serves_health_and_metrics_under_gunicorn(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
@@ -168,6 +172,7 @@ def test_web_serves_health_and_metrics_under_gunicorn(tmp_path: Path) -> None:
             body = r.read().decode()
         assert "bbi_http_requests_total" in body
         assert list(mp.iterdir()), "multiprocess files are written to PROMETHEUS_MULTIPROC_DIR"
+        assert not (tmp_path / "home").exists(), "no control socket (control_socket_disable)"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
