@@ -13,10 +13,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.common.config import Settings
 from services.common.db.engine import utcnow
+from services.common.errors import FieldMessage
 from services.common.http.auth import hash_secret, new_api_key, unauthorized
-from services.common.http.errors import ApiError
-from services.common.http.web import _field_errors
-from services.registration.config import consent_version
+from services.common.http.errors import ApiError, field_errors
+from services.registration.config import RegistrationSettings
 from services.registration.partner_fast import fast_load
 from services.registration.schemas import PartnerItemIn
 from services.registration.store import partner_by_key_hash, partners, umkm
@@ -74,24 +74,26 @@ def parse_batch(body: bytes, content_type: str, max_items: int) -> list[Any]:
     return items
 
 
-def validate_items(items: list[Any]) -> tuple[list[dict[str, Any] | None], list[tuple[int, Any]]]:
-    schema = PartnerItemIn()
-    version, today = consent_version(), date.today()
+def validate_items(settings: RegistrationSettings, items: list[Any]
+                   ) -> tuple[list[dict[str, Any] | None], list[tuple[int, Any]]]:
+    version, today = settings.consent_version, date.today()
+    schema = PartnerItemIn(consent_version=version)
     results: list[dict[str, Any] | None] = []
     valid: list[tuple[int, Any]] = []
     for i, item in enumerate(items):
         ref = item.get("merchant_ref") if isinstance(item, dict) else None
         try:
             if not isinstance(item, dict):
-                raise ValidationError({"_schema": ["invalid_type|Setiap merchant harus objek "
-                                                   "JSON.|Each merchant must be a JSON object."]})
+                raise ValidationError({"_schema": [FieldMessage(
+                    "invalid_type", "Setiap merchant harus objek JSON.",
+                    "Each merchant must be a JSON object.")]})
             # The plain valid merchant skips marshmallow; the schema decides everything else.
             data = fast_load(item, version, today)
             valid.append((i, data if data is not None else schema.load(item)))
             results.append(None)
         except ValidationError as e:
             results.append({"index": i, "merchant_ref": ref if isinstance(ref, str) else None,
-                            "result": "invalid", "errors": _field_errors(e.messages)})
+                            "result": "invalid", "errors": field_errors(e.messages)})
     return results, valid
 
 

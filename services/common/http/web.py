@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from services.common import audit
 from services.common.config import Settings
 from services.common.db.engine import make_engine
+from services.common.errors import DomainError
 from services.common.http import auth, idempotency, input_guard
 from services.common.http.apidoc import (
     SecuredResponses,
@@ -26,7 +27,7 @@ from services.common.http.apidoc import (
     security_schemes,
 )
 from services.common.http.auth import current_principal
-from services.common.http.errors import ApiError
+from services.common.http.errors import ApiError, field_errors, from_domain
 from services.common.observability import (
     correlation_id,
     http_metrics,
@@ -48,18 +49,6 @@ _HTTP_CODES = {
     415: ("unsupported_media_type", "Jenis konten tidak didukung.", "Unsupported media type."),
     422: ("validation_failed", "Data tidak valid.", "Validation failed."),
     429: ("rate_limited", "Terlalu banyak permintaan.", "Too many requests."),
-}
-_MARSHMALLOW_ID = {
-    "Missing data for required field.": ("required", "Wajib diisi."),
-    "Unknown field.": ("unknown_field", "Kolom tidak dikenal."),
-    "Not a valid integer.": ("not_integer", "Harus bilangan bulat."),
-    "Not a valid string.": ("not_string", "Harus teks."),
-    "Not a valid boolean.": ("not_boolean", "Harus benar/salah."),
-    "Field may not be null.": ("null", "Tidak boleh kosong."),
-    "Not a valid UUID.": ("not_uuid", "Bukan UUID yang valid."),
-    "Not a valid datetime.": ("not_datetime", "Bukan tanggal-waktu yang valid."),
-    "Invalid input type.": ("invalid_type", "Jenis masukan tidak valid."),
-    "Not a valid list.": ("not_list", "Harus daftar."),
 }
 
 
@@ -168,6 +157,10 @@ def _install_error_handlers(app: Flask) -> None:
     def _api_error(err: ApiError) -> Response:
         return problem_response(err)
 
+    @app.errorhandler(DomainError)
+    def _domain_error(err: DomainError) -> Response:
+        return problem_response(from_domain(err))
+
     @app.errorhandler(idempotency.Replay)
     def _replay(err: idempotency.Replay) -> Response:
         return _replayed(err.row)  # a concurrent retry with this key committed first
@@ -180,7 +173,7 @@ def _install_error_handlers(app: Flask) -> None:
         errors = None
         data = getattr(err, "data", None)
         if isinstance(data, dict) and "messages" in data:
-            errors = _field_errors(data["messages"])
+            errors = field_errors(data["messages"])
         return problem_response(ApiError(status, code, mid, men, errors))
 
     @app.errorhandler(sa.exc.OperationalError)
@@ -207,26 +200,6 @@ def _install_error_handlers(app: Flask) -> None:
         log.exception("unhandled error")  # type and trace go to the log, never to the client
         return problem_response(ApiError(500, "internal_error", "Terjadi kesalahan internal.",
                                          "Internal server error."))
-
-
-def _field_errors(messages: Any) -> dict[str, Any]:
-    """flask-smorest/marshmallow messages -> {location: {field: [{code, message_id, ...}]}}."""
-    def convert(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {str(k): convert(v) for k, v in node.items()}
-        if isinstance(node, list) and all(isinstance(x, str) for x in node):
-            out = []
-            for msg in node:
-                code, mid = _MARSHMALLOW_ID.get(msg, ("invalid", msg))
-                if "|" in msg:  # our validators: "code|pesan|message"
-                    code, mid, msg = (msg.split("|", 2) + ["", ""])[:3]
-                out.append({"code": code, "message_id": mid, "message_en": msg})
-            return out
-        return node
-
-    converted = convert(messages)
-    # flask-smorest nests by location ("json", "query"...); keep the location for clarity.
-    return converted if isinstance(converted, dict) else {"_": converted}
 
 
 def _install_health(app: Flask) -> None:
