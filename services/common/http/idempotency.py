@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from services.common.db import dialect
 from services.common.db.engine import utcnow
 from services.common.http.errors import ApiError
 
@@ -89,13 +89,9 @@ def in_progress() -> ApiError:
 def _upsert(c: Claim, values: dict[str, Any]) -> Any:
     """INSERT the key row, or take over an expired one; RETURNING says whether we own it."""
     t = c.table
-    dialect = postgresql if c.engine.dialect.name == "postgresql" else sqlite
-    ins = dialect.insert(t).values(key=c.key, scope=c.scope, **values)
-    return ins.on_conflict_do_update(
-        index_elements=[t.c.key, t.c.scope],
-        set_={k: getattr(ins.excluded, k) for k in values},
-        where=t.c.created_at < c.cutoff(),
-    ).returning(t.c.key)
+    return dialect.upsert(c.engine, t, {"key": c.key, "scope": c.scope, **values},
+                          index_elements=[t.c.key, t.c.scope], set_=list(values),
+                          where=t.c.created_at < c.cutoff()).returning(t.c.key)
 
 
 def join(engine: Engine) -> tuple[Connection, bool] | None:
@@ -109,7 +105,7 @@ def join(engine: Engine) -> tuple[Connection, bool] | None:
     conn = engine.connect()
     try:
         tx = conn.begin()
-        if conn.dialect.name == "postgresql":
+        if dialect.is_postgresql(conn):
             # Bound the wait behind a concurrent request holding this key (then 409), and
             # only for this statement: the use case's own row locks keep the default.
             ms = max(1, int(c.wait_seconds * 1000))
@@ -117,7 +113,7 @@ def join(engine: Engine) -> tuple[Connection, bool] | None:
         got = conn.execute(_upsert(c, {
             "fingerprint": c.fingerprint, "status": 0, "body": b"", "headers": "{}",
             "created_at": c.started})).first()
-        if conn.dialect.name == "postgresql":
+        if dialect.is_postgresql(conn):
             conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
         # None: a request with this key committed while we waited; its answer stands.
         row = None if got is not None else live_row(conn, c.table, c.key, c.scope, c.cutoff())

@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
+from services.common.db import dialect
 from services.common.http.auth import hash_secret
 from services.common.http.errors import ApiError
 
@@ -35,13 +35,11 @@ def _upsert(t: sa.Table, dialect_name: str) -> Any:
     cost about a tenth of a registration's CPU, bench/notes/registration_http.md)."""
     key = (id(t), dialect_name)
     if key not in _UPSERTS:
-        dialect = postgresql if dialect_name == "postgresql" else sqlite
-        _UPSERTS[key] = (
-            dialect.insert(t).values(client_key=sa.bindparam("k"),
-                                     window_start=sa.bindparam("w"), hits=1)
-            .on_conflict_do_update(index_elements=[t.c.client_key, t.c.window_start],
-                                   set_={"hits": t.c.hits + 1})
-            .returning(t.c.hits))
+        _UPSERTS[key] = dialect.upsert(
+            dialect_name, t, {"client_key": sa.bindparam("k"), "window_start": sa.bindparam("w"),
+                              "hits": 1},
+            index_elements=[t.c.client_key, t.c.window_start], set_={"hits": t.c.hits + 1},
+        ).returning(t.c.hits)
     return _UPSERTS[key]
 
 
@@ -56,7 +54,7 @@ def hit(engine: Engine, t: sa.Table, settings: Settings, client: str, limit: int
     key = hash_secret(settings.pii_hash_key, "ip:" + client)  # no address stored in clear
     params = {"k": key, "w": start}
     sweep = random.random() < 0.01  # an occasional sweep keeps the table to about one window
-    if engine.dialect.name == "postgresql":
+    if dialect.is_postgresql(engine):
         # One statement is its own transaction: autocommit saves the BEGIN and COMMIT round
         # trips (the upsert is atomic either way).
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
