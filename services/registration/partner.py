@@ -16,7 +16,7 @@ from services.common.db.engine import utcnow
 from services.common.errors import FieldMessage
 from services.common.http.auth import hash_secret, new_api_key, unauthorized
 from services.common.http.errors import ApiError, field_errors
-from services.registration.config import RegistrationSettings
+from services.registration.config import consent_version
 from services.registration.partner_fast import fast_load
 from services.registration.schemas import PartnerItemIn
 from services.registration.store import partner_by_key_hash, partners, umkm
@@ -74,10 +74,9 @@ def parse_batch(body: bytes, content_type: str, max_items: int) -> list[Any]:
     return items
 
 
-def validate_items(settings: RegistrationSettings, items: list[Any]
-                   ) -> tuple[list[dict[str, Any] | None], list[tuple[int, Any]]]:
-    version, today = settings.consent_version, date.today()
-    schema = PartnerItemIn(consent_version=version)
+def validate_items(items: list[Any]) -> tuple[list[dict[str, Any] | None], list[tuple[int, Any]]]:
+    schema = PartnerItemIn()
+    version, today = consent_version(), date.today()
     results: list[dict[str, Any] | None] = []
     valid: list[tuple[int, Any]] = []
     for i, item in enumerate(items):
