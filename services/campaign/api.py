@@ -1,4 +1,4 @@
-"""HTTP endpoints of the campaign service: thin views over the handlers."""
+"""HTTP endpoints of the campaign service: thin views over the handlers and queries."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +7,8 @@ from flask import Response, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.campaign import handlers, reports, schemas
+from services.campaign import handlers, queries, schemas
+from services.campaign.config import CampaignSettings, campaign_settings
 from services.campaign.identity import Official, official_from
 from services.common.http.auth import current_principal, require_role
 from services.common.http.web import get_engine, get_settings
@@ -25,6 +26,10 @@ def _official() -> Official:
     return official_from(get_settings(), principal)
 
 
+def _settings() -> CampaignSettings:
+    return campaign_settings(get_settings())
+
+
 def _page(args: dict[str, Any]) -> tuple[int, int]:
     return min(args["limit"], get_settings().max_page_size), args["offset"]
 
@@ -40,8 +45,8 @@ class Campaigns(MethodView):
         ones, each saying whether the official may join)."""
         principal = current_principal()
         if principal is not None and principal.role == "official":
-            return handlers.list_open_for(get_engine(), _official(), *_page(args))
-        return handlers.list_campaigns(get_engine(), *_page(args), args.get("status"))
+            return queries.list_open_for(get_engine(), _official(), *_page(args))
+        return queries.list_campaigns(get_engine(), *_page(args), args.get("status"))
 
     @require_role(*OPERATORS)
     @blp.arguments(schemas.CampaignIn)
@@ -49,7 +54,7 @@ class Campaigns(MethodView):
     @blp.doc(**SECURED)
     def post(self, body: dict[str, Any]) -> Any:
         """Buat kampanye / create a campaign (operator; times in WIB unless an offset is given)."""
-        return handlers.create_campaign(get_engine(), get_settings(), body)
+        return handlers.create_campaign(get_engine(), _settings(), body)
 
 
 @blp.route("/<code>")
@@ -57,7 +62,7 @@ class CampaignOne(MethodView):
     @blp.response(200, schemas.CampaignOut)
     def get(self, code: str) -> Any:
         """Detail kampanye / one campaign (public)."""
-        return handlers.get(get_engine(), code)
+        return queries.get(get_engine(), code)
 
 
 @blp.route("/<code>/open")
@@ -67,7 +72,7 @@ class OpenCampaign(MethodView):
     @blp.doc(**SECURED)
     def post(self, code: str) -> Any:
         """Buka kampanye / open a campaign (operator)."""
-        return handlers.transition(get_engine(), get_settings(), code, "open")
+        return handlers.transition(get_engine(), _settings(), code, "open")
 
 
 @blp.route("/<code>/close")
@@ -77,7 +82,7 @@ class CloseCampaign(MethodView):
     @blp.doc(**SECURED)
     def post(self, code: str) -> Any:
         """Tutup kampanye / close it; publishes the closing totals (operator)."""
-        return handlers.transition(get_engine(), get_settings(), code, "close")
+        return handlers.transition(get_engine(), _settings(), code, "close")
 
 
 @blp.route("/<code>/join")
@@ -87,7 +92,7 @@ class Join(MethodView):
     @blp.doc(**SECURED)
     def post(self, code: str) -> Any:
         """Ikut kampanye / join a campaign (official)."""
-        return handlers.join(get_engine(), get_settings(), _official(), code)
+        return handlers.join(get_engine(), _settings(), _official(), code)
 
 
 @blp.route("/<code>/sellers")
@@ -99,7 +104,7 @@ class Sellers(MethodView):
     def get(self, args: dict[str, Any], code: str) -> Any:
         """Cari penjual / find a seller by NIB, or by trade name and province (at most 50;
         withdrawn businesses are never listed)."""
-        return reports.sellers(get_engine(), code, args)
+        return queries.sellers(get_engine(), code, args)
 
 
 @blp.route("/<code>/purchases")
@@ -116,7 +121,7 @@ class Purchases(MethodView):
         """Catat pembelian / record a purchase (official): the seller by `nib` or by a
         `umkm_id` from /sellers, on a platform it sells on; a time without an offset is read
         in the official's zone (WIB, WITA or WIT, by the token's `region`)."""
-        return handlers.record_purchase(get_engine(), get_settings(), _official(), code, body)
+        return handlers.record_purchase(get_engine(), _settings(), _official(), code, body)
 
 
 @blp.route("/<code>/purchases/mine")
@@ -127,7 +132,7 @@ class MyPurchases(MethodView):
     @blp.doc(**SECURED)
     def get(self, args: dict[str, Any], code: str) -> Any:
         """Pembelian saya dan kemajuan / my purchases and progress against the band."""
-        return handlers.my_purchases(get_engine(), _official(), code, *_page(args))
+        return queries.my_purchases(get_engine(), _official(), code, *_page(args))
 
 
 @blp.route("/<code>/purchases.csv")
@@ -137,7 +142,7 @@ class ExportCsv(MethodView):
     @blp.doc(**SECURED)
     def get(self, code: str) -> Response:
         """Ekspor pembelian (CSV) / export purchases as CSV (operator)."""
-        rows = reports.export_csv(get_engine(), code)
+        rows = queries.export_csv(get_engine(), code)
         first = next(rows)  # resolves the campaign now, so an unknown code answers 404
         body = stream_with_context(_chain(first, rows))
         return Response(body, mimetype="text/csv", headers={
@@ -154,7 +159,7 @@ class Totals(MethodView):
     @blp.response(200, schemas.TotalsOut)
     def get(self, code: str) -> Any:
         """Rekap kampanye / campaign totals (public)."""
-        return reports.campaign_totals(get_engine(), code)
+        return queries.campaign_totals(get_engine(), code)
 
 
 @blp.route("/<code>/leaderboard/agencies")
@@ -162,7 +167,7 @@ class AgencyBoard(MethodView):
     @blp.response(200, schemas.AgencyRowOut(many=True))
     def get(self, code: str) -> Any:
         """Peringkat instansi / leaderboard by agency (public)."""
-        return reports.agency_board(get_engine(), code)
+        return queries.agency_board(get_engine(), code)
 
 
 @blp.route("/<code>/leaderboard/provinces")
@@ -170,4 +175,4 @@ class ProvinceBoard(MethodView):
     @blp.response(200, schemas.ProvinceRowOut(many=True))
     def get(self, code: str) -> Any:
         """Peringkat provinsi UMKM / leaderboard by the UMKM's province (public)."""
-        return reports.province_board(get_engine(), code)
+        return queries.province_board(get_engine(), code)

@@ -1,39 +1,46 @@
-"""Campaign settings. Service-specific knobs (environment variables, read at call time):
+"""Campaign settings: the common ones plus this service's knobs, typed and read once.
 
+Knobs (environment variables, read by `load_settings`):
 - CAMPAIGN_MAX_PURCHASE_IDR: ceiling of one recorded purchase in rupiah (default 10,000,000)
 - CAMPAIGN_RETRY_AFTER_SECONDS: Retry-After sent when a business is not known yet (default 30)
 - CAMPAIGN_CLOCK_SKEW_SECONDS: how far in the future a purchase time may lie (default 300)
 """
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, fields
 
-from services.common.config import Settings
+from services.common.config import Settings, env_int
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9103
 
 
-def load_settings(**overrides: object) -> Settings:
+@dataclass(frozen=True)
+class CampaignSettings(Settings):
+    """What the campaign handlers read instead of the environment."""
+
+    # Largest single purchase accepted (a typo guard, not a policy band).
+    max_purchase_idr: int = 10_000_000
+    # When the registration event may not have reached our read model yet.
+    retry_after_seconds: int = 30
+    # Tolerance for phones whose clocks run a little ahead.
+    clock_skew_seconds: int = 300
+
+
+def load_settings(**overrides: object) -> CampaignSettings:
     """Settings of the campaign service from the environment."""
-    return Settings.from_env("campaign", **overrides)
+    knobs: dict[str, object] = dict(
+        max_purchase_idr=env_int("CAMPAIGN_MAX_PURCHASE_IDR", 10_000_000),
+        retry_after_seconds=env_int("CAMPAIGN_RETRY_AFTER_SECONDS", 30),
+        clock_skew_seconds=env_int("CAMPAIGN_CLOCK_SKEW_SECONDS", 300),
+    )
+    return CampaignSettings.from_env("campaign", **(knobs | overrides))
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
-def max_purchase_idr() -> int:
-    """Largest single purchase accepted (a typo guard, not a policy band)."""
-    return _int("CAMPAIGN_MAX_PURCHASE_IDR", 10_000_000)
-
-
-def retry_after_seconds() -> int:
-    """When the registration event may not have reached our read model yet."""
-    return _int("CAMPAIGN_RETRY_AFTER_SECONDS", 30)
-
-
-def clock_skew_seconds() -> int:
-    """Tolerance for phones whose clocks run a little ahead."""
-    return _int("CAMPAIGN_CLOCK_SKEW_SECONDS", 300)
+def campaign_settings(settings: Settings) -> CampaignSettings:
+    """Typed settings from common ones (tools and tests may build plain `Settings`): their
+    fields kept, this service's knobs read from the environment."""
+    if isinstance(settings, CampaignSettings):
+        return settings
+    return load_settings(**{f.name: getattr(settings, f.name) for f in fields(Settings)
+                            if f.name != "service"})

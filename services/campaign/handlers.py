@@ -9,24 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.campaign import config, domain
+from services.campaign import domain, store
+from services.campaign.config import CampaignSettings
 from services.campaign.identity import Official
-from services.campaign.store import (
-    add_spend,
-    campaign_umkm,
-    campaigns,
-    get_campaign,
-    get_participant,
-    insert_ignore,
-    metadata,
-    participants,
-    purchases,
-    totals,
-)
+from services.campaign.queries import band_of, campaign_or_404, purchase_view
 from services.common import audit, umkm_directory
-from services.common.config import Settings
 from services.common.db.engine import is_unique_violation, new_id, utcnow
-from services.common.http.errors import ApiError, field_error, not_found
+from services.common.http.errors import ApiError, field_error
 from services.common.messaging import contracts
 from services.common.messaging.uow import UnitOfWork
 
@@ -35,8 +24,8 @@ SOURCE = "campaign"
 _CONFLICTS = {"campaign_not_open", "campaign_closed", "duplicate_order", "invalid_transition"}
 
 
-def uow(engine: Engine, settings: Settings) -> UnitOfWork:
-    return UnitOfWork(engine, metadata, SOURCE, settings.topic_prefix)
+def uow(engine: Engine, settings: CampaignSettings) -> UnitOfWork:
+    return UnitOfWork(engine, store.metadata, SOURCE, settings.topic_prefix)
 
 
 @contextmanager
@@ -51,18 +40,8 @@ def rules() -> Iterator[None]:
         raise ApiError(422, e.code, e.message_id, e.message_en, errors=errors) from None
 
 
-def campaign_or_404(conn: sa.Connection, code: str, lock: bool = False) -> Any:
-    row = get_campaign(conn, code, lock)
-    if row is None:
-        raise not_found("campaign")
-    return row
-
-
-def _band(row: Any) -> domain.Band:
-    return domain.Band(row.band_min_idr, row.band_max_idr)
-
-
-def create_campaign(engine: Engine, settings: Settings, data: dict[str, Any]) -> dict[str, Any]:
+def create_campaign(engine: Engine, settings: CampaignSettings,
+                    data: dict[str, Any]) -> dict[str, Any]:
     """An operator schedules a buying day (times typed in WIB, stored UTC)."""
     starts, ends = domain.to_utc(data["starts_at"]), domain.to_utc(data["ends_at"])
     with rules():
@@ -76,7 +55,7 @@ def create_campaign(engine: Engine, settings: Settings, data: dict[str, Any]) ->
            "status": domain.DRAFT, "created_at": utcnow()}
     try:
         with uow(engine, settings) as u:
-            u.conn.execute(campaigns.insert().values(**row))
+            store.add_campaign(u.conn, row)
             u.publish(contracts.CAMPAIGN_CREATED, {k: row[k] for k in (
                 "code", "starts_at", "ends_at", "band_min_idr", "band_max_idr")}
                 | {"campaign_id": row["id"]})
@@ -89,7 +68,8 @@ def create_campaign(engine: Engine, settings: Settings, data: dict[str, Any]) ->
     return row
 
 
-def transition(engine: Engine, settings: Settings, code: str, action: str) -> dict[str, Any]:
+def transition(engine: Engine, settings: CampaignSettings, code: str,
+               action: str) -> dict[str, Any]:
     """Open or close a campaign; closing publishes the final totals."""
     with uow(engine, settings) as u:
         c = campaign_or_404(u.conn, code, lock=True)
@@ -97,47 +77,17 @@ def transition(engine: Engine, settings: Settings, code: str, action: str) -> di
             status = domain.check_transition(c.status, action)
         stamp = {"open": "opened_at", "close": "closed_at"}[action]
         audit.record(u.conn, audit.acting(), f"campaign.{action}", f"campaign:{c.code}")
-        u.conn.execute(campaigns.update().where(campaigns.c.id == c.id)
-                       .values(status=status, **{stamp: utcnow()}))
+        store.set_status(u.conn, c.id, status, stamp, utcnow())
         base = {"campaign_id": c.id, "code": c.code}
         if action == "open":
             u.publish(contracts.CAMPAIGN_OPENED, base)
         else:
-            u.publish(contracts.CAMPAIGN_CLOSED, base | totals(u.conn, c.id))
+            u.publish(contracts.CAMPAIGN_CLOSED, base | store.totals(u.conn, c.id))
         return dict(campaign_or_404(u.conn, code)._mapping)
 
 
-def list_campaigns(engine: Engine, limit: int, offset: int,
-                   status: str | None = None) -> list[dict[str, Any]]:
-    q = sa.select(campaigns)
-    if status is not None:
-        q = q.where(campaigns.c.status == status)
-    with engine.connect() as conn:
-        rows = conn.execute(q.order_by(campaigns.c.starts_at.desc(), campaigns.c.code)
-                            .limit(limit).offset(offset)).all()
-    return [dict(r._mapping) | {"eligible": None} for r in rows]
-
-
-def list_open_for(engine: Engine, official: Official, limit: int,
-                  offset: int) -> list[dict[str, Any]]:
-    """The open campaigns an official can buy in today, each saying whether they may join."""
-    out = list_campaigns(engine, limit, offset, domain.OPEN)
-    for c in out:
-        try:
-            domain.check_eligible(official.agency, official.region, c["eligible_agencies"],
-                                  c["eligible_regions"])
-            c["eligible"] = True
-        except domain.DomainError:
-            c["eligible"] = False
-    return out
-
-
-def get(engine: Engine, code: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return dict(campaign_or_404(conn, code)._mapping)
-
-
-def join(engine: Engine, settings: Settings, official: Official, code: str) -> dict[str, Any]:
+def join(engine: Engine, settings: CampaignSettings, official: Official,
+         code: str) -> dict[str, Any]:
     """An eligible official joins (once) before or during the buying day."""
     try:
         with uow(engine, settings) as u:
@@ -146,11 +96,12 @@ def join(engine: Engine, settings: Settings, official: Official, code: str) -> d
                 domain.check_can_join(c.status)
                 domain.check_eligible(official.agency, official.region, c.eligible_agencies,
                                       c.eligible_regions)
-            if get_participant(u.conn, c.id, official.official_id) is not None:
+            if store.get_participant(u.conn, c.id, official.official_id) is not None:
                 raise _already_joined()
-            u.conn.execute(participants.insert().values(
-                campaign_id=c.id, official_id=official.official_id, agency=official.agency,
-                region=official.region, spent_idr=0, joined_at=utcnow()))
+            store.add_participant(u.conn, {
+                "campaign_id": c.id, "official_id": official.official_id,
+                "agency": official.agency, "region": official.region, "spent_idr": 0,
+                "joined_at": utcnow()})
             u.publish(contracts.CAMPAIGN_JOINED, {"campaign_id": c.id, "code": c.code,
                                                   "official_id": official.official_id,
                                                   "agency": official.agency})
@@ -159,7 +110,7 @@ def join(engine: Engine, settings: Settings, official: Official, code: str) -> d
             raise
         raise _already_joined() from None
     return {"code": c.code, "official_id": official.official_id, "agency": official.agency,
-            "region": official.region} | domain.progress(0, _band(c))
+            "region": official.region} | domain.progress(0, band_of(c))
 
 
 def _already_joined() -> ApiError:
@@ -167,43 +118,25 @@ def _already_joined() -> ApiError:
                     "You have already joined this campaign.")
 
 
-def record_purchase(engine: Engine, settings: Settings, official: Official, code: str,
+def record_purchase(engine: Engine, settings: CampaignSettings, official: Official, code: str,
                     data: dict[str, Any]) -> dict[str, Any]:
     """An official records one online purchase from a registered UMKM, named by NIB or id."""
     now = utcnow()
     purchased_at = _purchase_time(data["purchased_at"], official)
-    key = domain.order_key(data["platform"], data["order_ref"])
     with rules():
         domain.check_seller_named(data.get("umkm_id"), data.get("nib"))
-        amount = domain.check_amount(data["amount_idr"], config.max_purchase_idr())
+        amount = domain.check_amount(data["amount_idr"], settings.max_purchase_idr)
     try:
         with uow(engine, settings) as u:
-            c = campaign_or_404(u.conn, code)
-            with rules():
-                domain.check_purchase_time(c.status, purchased_at, c.starts_at, c.ends_at, now,
-                                           timedelta(seconds=config.clock_skew_seconds()))
-            p = get_participant(u.conn, c.id, official.official_id)
-            if p is None:
-                raise ApiError(409, "not_joined", "Bergabunglah dengan kampanye terlebih dulu.",
-                               "Join the campaign first.")
-            biz = _seller(u.conn, data)
-            with rules():
-                domain.check_sells_on(data["platform"], biz.platforms, biz.platforms_declared)
-            _check_new_order(u.conn, key)
-            with rules():
-                domain.check_band(p.spent_idr, amount, _band(c))
-                # The atomic UPDATE is the real guard: a parallel purchase may have landed.
-                if not add_spend(u.conn, c.id, official.official_id, amount, c.band_max_idr):
-                    domain.check_band(c.band_max_idr, amount, _band(c))
+            c, biz = _checked_purchase(u.conn, settings, official, code, data, amount,
+                                       purchased_at, now)
             row = {"id": new_id(), "campaign_id": c.id, "official_id": official.official_id,
                    "agency": official.agency, "umkm_id": biz.umkm_id,
                    "province_code": biz.province_code, "platform": data["platform"],
-                   "order_ref": data["order_ref"].strip(), "order_key": key[1],
+                   "order_ref": data["order_ref"].strip(),
+                   "order_key": domain.order_key(data["platform"], data["order_ref"])[1],
                    "amount_idr": amount, "purchased_at": purchased_at, "recorded_at": now}
-            u.conn.execute(purchases.insert().values(**row))
-            insert_ignore(u.conn, campaign_umkm, {"id": new_id(), "campaign_id": c.id,
-                                                  "umkm_id": row["umkm_id"],
-                                                  "province_code": biz.province_code})
+            store.add_purchase(u.conn, row)
             u.publish(contracts.CAMPAIGN_PURCHASE_RECORDED, {
                 "campaign_id": c.id, "code": c.code, "purchase_id": row["id"],
                 "official_id": official.official_id, "agency": official.agency,
@@ -214,7 +147,32 @@ def record_purchase(engine: Engine, settings: Settings, official: Official, code
         if not is_unique_violation(exc):
             raise
         raise _duplicate() from None
-    return _shown(row, official, biz.trade_name, biz.nib)
+    return purchase_view(row, official, biz.trade_name, biz.nib)
+
+
+def _checked_purchase(conn: sa.Connection, settings: CampaignSettings, official: Official,
+                      code: str, data: dict[str, Any], amount: int, purchased_at: datetime,
+                      now: datetime) -> tuple[Any, umkm_directory.KnownUmkm]:
+    """Every rule a purchase must pass, in the order the caller learns of them; the official's
+    spend is added here, atomically, as the last one. Returns the campaign and the seller."""
+    c = campaign_or_404(conn, code)
+    with rules():
+        domain.check_purchase_time(c.status, purchased_at, c.starts_at, c.ends_at, now,
+                                   timedelta(seconds=settings.clock_skew_seconds))
+    p = store.get_participant(conn, c.id, official.official_id)
+    if p is None:
+        raise ApiError(409, "not_joined", "Bergabunglah dengan kampanye terlebih dulu.",
+                       "Join the campaign first.")
+    biz = _seller(conn, settings, data)
+    with rules():
+        domain.check_sells_on(data["platform"], biz.platforms, biz.platforms_declared)
+    _check_new_order(conn, domain.order_key(data["platform"], data["order_ref"]))
+    with rules():
+        domain.check_band(p.spent_idr, amount, band_of(c))
+        # The atomic UPDATE is the real guard: a parallel purchase may have landed.
+        if not store.add_spend(conn, c.id, official.official_id, amount, c.band_max_idr):
+            domain.check_band(c.band_max_idr, amount, band_of(c))
+    return c, biz
 
 
 def _purchase_time(value: datetime, official: Official) -> datetime:
@@ -232,18 +190,11 @@ def _purchase_time(value: datetime, official: Official) -> datetime:
     return utc
 
 
-def _shown(row: dict[str, Any], official: Official, trade_name: str | None,
-           nib: str | None) -> dict[str, Any]:
-    """A purchase as its official reads it: the seller's catalogue name and local time."""
-    local = domain.to_local(row["purchased_at"], official.zone)
-    return row | {"trade_name": trade_name, "nib": nib, "time_zone": official.zone_name,
-                  "purchased_at_local": local.isoformat()}
-
-
-def _seller(conn: sa.Connection, data: dict[str, Any]) -> umkm_directory.KnownUmkm:
+def _seller(conn: sa.Connection, settings: CampaignSettings,
+            data: dict[str, Any]) -> umkm_directory.KnownUmkm:
     """The seller the official named: by NIB (typed from the store page) or by id."""
     if data.get("nib") is None:
-        return _registered_business(conn, str(data["umkm_id"]))
+        return _registered_business(conn, settings, str(data["umkm_id"]))
     biz = umkm_directory.find_by_nib(conn, data["nib"])
     if biz is None or not biz.active:
         msg = ("Tidak ada UMKM terdaftar dengan NIB ini (belum terdaftar, atau sudah menarik "
@@ -254,14 +205,15 @@ def _seller(conn: sa.Connection, data: dict[str, Any]) -> umkm_directory.KnownUm
     return biz
 
 
-def _registered_business(conn: sa.Connection, umkm_id: str) -> umkm_directory.KnownUmkm:
+def _registered_business(conn: sa.Connection, settings: CampaignSettings,
+                         umkm_id: str) -> umkm_directory.KnownUmkm:
     """The business from our read model, or 409 so the caller retries after the event lands."""
     biz = umkm_directory.find(conn, umkm_id)
     if biz is None:
         raise ApiError(409, "umkm_not_known_yet",
                        "UMKM belum terdaftar di sistem kami; coba lagi sebentar.",
                        "This business is not known (yet); retry shortly.",
-                       headers={"Retry-After": str(config.retry_after_seconds())})
+                       headers={"Retry-After": str(settings.retry_after_seconds)})
     if not biz.active:
         raise ApiError(409, "umkm_withdrawn", "UMKM ini telah menarik diri dari program.",
                        "This business has withdrawn from the programme.")
@@ -269,10 +221,9 @@ def _registered_business(conn: sa.Connection, umkm_id: str) -> umkm_directory.Kn
 
 
 def _check_new_order(conn: sa.Connection, key: tuple[str, str]) -> None:
-    hit = conn.execute(sa.select(purchases.c.id).where(
-        purchases.c.platform == key[0], purchases.c.order_key == key[1])).first()
+    taken = store.order_taken(conn, *key)
     try:
-        domain.check_not_duplicate(key, {key} if hit else set())
+        domain.check_not_duplicate(key, {key} if taken else set())
     except domain.DomainError:
         raise _duplicate() from None
 
@@ -281,26 +232,3 @@ def _duplicate() -> ApiError:
     """Also what a parallel request gets when the unique constraint caught it."""
     return ApiError(409, "duplicate_order", "Nomor pesanan ini sudah dicatat.",
                     "This platform order reference was already recorded.")
-
-
-def my_purchases(engine: Engine, official: Official, code: str, limit: int,
-                 offset: int) -> dict[str, Any]:
-    """An official's own purchases in a campaign and their progress against the band."""
-    d = metadata.tables[umkm_directory.TABLE]
-    with engine.connect() as conn:
-        c = campaign_or_404(conn, code)
-        p = get_participant(conn, c.id, official.official_id)
-        if p is None:
-            raise ApiError(404, "not_joined", "Anda belum bergabung dengan kampanye ini.",
-                           "You have not joined this campaign.")
-        rows = conn.execute(sa.select(purchases, d.c.trade_name, d.c.nib).select_from(
-            purchases.outerjoin(d, d.c.umkm_id == purchases.c.umkm_id)).where(
-            purchases.c.campaign_id == c.id, purchases.c.official_id == official.official_id)
-            .order_by(purchases.c.purchased_at, purchases.c.id).limit(limit).offset(offset)).all()
-        n = conn.execute(sa.select(sa.func.count()).select_from(purchases).where(
-            purchases.c.campaign_id == c.id,
-            purchases.c.official_id == official.official_id)).scalar_one()
-    return {"code": c.code, "official_id": official.official_id, "agency": p.agency,
-            "progress": domain.progress(p.spent_idr, _band(c)), "total": n,
-            "purchases": [_shown(dict(r._mapping), official, r.trade_name, r.nib)
-                          for r in rows]}

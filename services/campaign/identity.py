@@ -1,4 +1,7 @@
-"""Who an official is, from the bearer token: a pseudonym, the agency, the region and its zone."""
+"""Who an official is, from the bearer token: a pseudonym, the agency, the region and its zone.
+
+Its own module because the views build an Official and the handlers and queries act for one,
+and it is neither a pure rule (it reads the token and the hash key) nor storage."""
 from __future__ import annotations
 
 from dataclasses import dataclass

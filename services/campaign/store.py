@@ -1,13 +1,17 @@
-"""Campaign tables (SQLAlchemy Core) and the repository queries the handlers use."""
+"""Campaign tables (SQLAlchemy Core) and the repository: every statement the handlers and
+queries run."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.common import audit, umkm_directory
-from services.common.db.engine import UtcDateTime, new_metadata
+from services.common.db import dialect
+from services.common.db.engine import UtcDateTime, new_id, new_metadata
 
 metadata = new_metadata()
 audit_log = audit.add_table(metadata)  # operator/admin actions, reads of personal data
@@ -78,13 +82,25 @@ campaign_umkm = sa.Table(
 )
 
 
-def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING on either backend; returns rows inserted."""
-    from sqlalchemy.dialects import postgresql, sqlite
+def add_campaign(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(campaigns.insert().values(**row))
 
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return conn.execute(stmt).rowcount
+
+def set_status(conn: Connection, campaign_id: str, status: str, stamp: str,
+               at: datetime) -> None:
+    """Move a campaign to `status`, noting when in its `stamp` column (opened_at/closed_at)."""
+    conn.execute(campaigns.update().where(campaigns.c.id == campaign_id)
+                 .values(status=status, **{stamp: at}))
+
+
+def list_campaigns(conn: Connection, limit: int, offset: int,
+                   status: str | None = None) -> list[Any]:
+    """A page of campaigns, latest start first."""
+    q = sa.select(campaigns)
+    if status is not None:
+        q = q.where(campaigns.c.status == status)
+    return list(conn.execute(q.order_by(campaigns.c.starts_at.desc(), campaigns.c.code)
+                             .limit(limit).offset(offset)))
 
 
 def get_campaign(conn: Connection, code: str, lock: bool = False) -> Any:
@@ -97,6 +113,46 @@ def get_participant(conn: Connection, campaign_id: str, official_id: str) -> Any
     p = participants
     return conn.execute(sa.select(p).where(p.c.campaign_id == campaign_id,
                                            p.c.official_id == official_id)).first()
+
+
+def add_participant(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(participants.insert().values(**values))
+
+
+def order_taken(conn: Connection, platform: str, order_key: str) -> bool:
+    """Whether this platform's order was already recorded (by anyone, in any campaign)."""
+    return conn.execute(sa.select(purchases.c.id).where(
+        purchases.c.platform == platform, purchases.c.order_key == order_key)).first() is not None
+
+
+def add_purchase(conn: Connection, row: dict[str, Any]) -> None:
+    """Record the purchase and count its business once per campaign (the slot outlives the
+    business's withdrawal)."""
+    conn.execute(purchases.insert().values(**row))
+    conn.execute(dialect.insert_ignore(conn, campaign_umkm, {
+        "id": new_id(), "campaign_id": row["campaign_id"], "umkm_id": row["umkm_id"],
+        "province_code": row["province_code"]}))
+
+
+def official_purchases(conn: Connection, campaign_id: str, official_id: str, limit: int,
+                       offset: int) -> tuple[list[Any], int]:
+    """A page of one official's purchases, each with its seller's catalogue name and NIB,
+    and how many there are in all."""
+    d = metadata.tables[umkm_directory.TABLE]
+    mine = (purchases.c.campaign_id == campaign_id, purchases.c.official_id == official_id)
+    rows = conn.execute(sa.select(purchases, d.c.trade_name, d.c.nib).select_from(
+        purchases.outerjoin(d, d.c.umkm_id == purchases.c.umkm_id)).where(*mine)
+        .order_by(purchases.c.purchased_at, purchases.c.id).limit(limit).offset(offset)).all()
+    n = conn.execute(sa.select(sa.func.count()).select_from(purchases).where(*mine)).scalar_one()
+    return list(rows), int(n)
+
+
+def purchases_of(conn: Connection, campaign_id: str) -> Iterator[Sequence[Any]]:
+    """A campaign's purchases in time order, fetched in partitions of 1000 rows."""
+    result = conn.execution_options(yield_per=1000).execute(
+        sa.select(purchases).where(purchases.c.campaign_id == campaign_id)
+        .order_by(purchases.c.purchased_at, purchases.c.id))
+    return result.partitions()
 
 
 def add_spend(conn: Connection, campaign_id: str, official_id: str, amount: int,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from services.campaign.config import campaign_settings
 from services.campaign.consumer import on_withdrawn
 from services.campaign.store import metadata, participants, purchases
 from services.common.config import Settings
@@ -116,8 +117,12 @@ def test_purchase_rules(env) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_ceiling_is_configurable(env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    client, settings, engine, _ = env
+    _, settings, engine, _ = env
+    # Read once, when the app is built: the same database, an app started with a lower ceiling.
     monkeypatch.setenv("CAMPAIGN_MAX_PURCHASE_IDR", "50000")
+    app, _ = build(settings, engine)
+    assert campaign_settings(settings).max_purchase_idr == 50_000
+    client = app.test_client()
     uid = add_business(engine)
     client.post(f"{URL}/join", headers=auth(settings))
     r = client.post(f"{URL}/purchases", json=purchase_body(uid, "C1", 50_001),
