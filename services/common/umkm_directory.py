@@ -70,6 +70,23 @@ def add_umkm_directory(md: sa.MetaData) -> sa.Table:
     )
 
 
+def create_in_migration(op: Any) -> None:
+    """Alembic upgrade body of training's and campaign's initial revisions: the directory as
+    first kept (status and province). Frozen, like `add_catalogue_in_migration`."""
+    op.create_table(
+        TABLE,
+        sa.Column("umkm_id", sa.String(length=36), nullable=False),
+        sa.Column("province_code", sa.String(length=2), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("updated_at", UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("umkm_id", name=op.f("pk_umkm_directory")),
+    )
+
+
+def drop_in_migration(op: Any) -> None:
+    op.drop_table(TABLE)
+
+
 def add_catalogue_in_migration(op: Any) -> None:
     """Alembic upgrade body shared by training and campaign (revisions a3c91d5e7f20 and
     b7e2f4a19c63): owner subject, trade name, NIB, declared and onboarded platforms. Existing

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from services.common.db import plumbing
+
 revision: str = "c60c40b194c4"
 down_revision: str | Sequence[str] | None = "2d7bcc904732"
 branch_labels: str | Sequence[str] | None = None
@@ -19,10 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
-    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+    plumbing.create_pruning_indexes(op)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_idempotency_keys_created_at", "idempotency_keys")
-    op.drop_index("ix_processed_events_processed_at", "processed_events")
+    plumbing.drop_pruning_indexes(op)

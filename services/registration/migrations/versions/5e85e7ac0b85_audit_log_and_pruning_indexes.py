@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 from services.common import audit
+from services.common.db import plumbing
 
 revision: str = "5e85e7ac0b85"
 down_revision: str | Sequence[str] | None = "2c5b1a125bcc"
@@ -23,11 +24,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     audit.create_in_migration(op)
-    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
-    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+    plumbing.create_pruning_indexes(op)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_idempotency_keys_created_at", "idempotency_keys")
-    op.drop_index("ix_processed_events_processed_at", "processed_events")
+    plumbing.drop_pruning_indexes(op)
     audit.drop_in_migration(op)
