@@ -5,6 +5,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from services.common.errors import FieldMessage
 from services.common.reference import PLATFORMS, provinces
 from services.common.validators import Pattern
 from services.common.wib import WibDateTime
@@ -26,8 +27,9 @@ class _In(Schema):
 
 class CampaignIn(_In):
     code = fields.String(required=True, validate=Pattern(
-        r"^[a-z0-9][a-z0-9-]{1,62}$", error="code_invalid|Kode: huruf kecil, angka dan '-'"
-        " (2-63).|Code: lowercase letters, digits and '-' (2-63)."))
+        r"^[a-z0-9][a-z0-9-]{1,62}$", error=FieldMessage(
+            "code_invalid", "Kode: huruf kecil, angka dan '-' (2-63).",
+            "Code: lowercase letters, digits and '-' (2-63).")))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(load_default="", validate=validate.Length(max=4000))
     starts_at = WibDateTime(required=True, metadata={"example": "2020-07-01T00:00:00"})
@@ -73,8 +75,8 @@ class CampaignListOut(CampaignOut):
     eligible = fields.Boolean(allow_none=True)
 
 
-_NIB = Pattern(r"^\d{13}$", error="nib_invalid|NIB harus terdiri dari 13 angka.|"
-                                  "A NIB must be 13 digits.")
+_NIB = Pattern(r"^\d{13}$", error=FieldMessage("nib_invalid", "NIB harus terdiri dari 13 angka.",
+                                               "A NIB must be 13 digits."))
 
 
 class SellerSearchArgs(_In):
@@ -106,8 +108,9 @@ class PurchaseIn(_In):
     platform = fields.String(required=True, validate=validate.OneOf(sorted(PLATFORMS)))
     order_ref = fields.String(required=True, validate=[
         validate.Length(min=1, max=100),
-        Pattern(r"^[\x21-\x7e][\x20-\x7e]*$", error="order_ref_invalid|Nomor pesanan "
-                        "hanya karakter ASCII cetak.|Order reference: printable ASCII only.")])
+        Pattern(r"^[\x21-\x7e][\x20-\x7e]*$", error=FieldMessage(
+            "order_ref_invalid", "Nomor pesanan hanya karakter ASCII cetak.",
+            "Order reference: printable ASCII only."))])
     amount_idr = _rupiah()
     purchased_at = fields.DateTime(required=True, metadata={
         "description": "without an offset: the official's local time (WIB, WITA or WIT by the "

@@ -7,6 +7,8 @@ from typing import Any, cast
 
 from marshmallow import validate
 
+from services.common.errors import FieldMessage
+
 
 class Pattern(validate.Regexp):
     """A regular expression the WHOLE value must match, with ASCII character classes.
@@ -23,6 +25,11 @@ class Pattern(validate.Regexp):
         if not isinstance(value, str) or regex.fullmatch(value) is None:
             raise validate.ValidationError(self._format_error(value))
         return value
+
+    def _format_error(self, value: Any) -> str:
+        if isinstance(self.error, FieldMessage):  # str.format would drop its code and Indonesian
+            return self.error
+        return super()._format_error(value)
 
 
 class RuleBroken(ValueError):

@@ -7,6 +7,8 @@ from typing import Any, Final
 
 from marshmallow import ValidationError, fields
 
+from services.common.errors import FieldMessage
+
 # WIB is UTC+7 by definition (Keppres 41/1987). Not ZoneInfo("Asia/Jakarta"): its history
 # gives old dates offsets like +07:07:12, which RFC 3339 cannot write.
 WIB: Final = timezone(timedelta(hours=7), "WIB")
@@ -49,8 +51,9 @@ class WibDateTime(fields.AwareDateTime):
             utc = to_utc(super()._deserialize(value, attr, data, **kw))
             to_wib(utc)  # it must also be writable back, or it is stored and then a 500
         except OverflowError:  # the first or last hours of year 1 / 9999
-            raise ValidationError("datetime_out_of_range|Tanggal-waktu di luar rentang yang "
-                                  "didukung.|Date-time out of the supported range.") from None
+            raise ValidationError(FieldMessage(
+                "datetime_out_of_range", "Tanggal-waktu di luar rentang yang didukung.",
+                "Date-time out of the supported range.")) from None
         return utc
 
     def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kw: Any) -> Any:

@@ -13,6 +13,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from services.common.errors import FieldMessage
 from services.common.reference import PLATFORMS, SCALES, kbli_section
 from services.common.validators import Pattern
 from services.registration import config, domain
@@ -21,7 +22,8 @@ _PLATFORM = validate.OneOf(sorted(PLATFORMS))
 
 
 class Rule(fields.String):
-    """A string checked and normalised by a domain rule, once; DomainError -> 'code|id|en'."""
+    """A string checked and normalised by a domain rule, once; a broken rule is the field's
+    typed message."""
 
     def __init__(self, rule: Callable[[str], Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -32,7 +34,7 @@ class Rule(fields.String):
         try:
             return self.rule(text)
         except domain.DomainError as e:
-            raise ValidationError(f"{e.code}|{e.message_id}|{e.message_en}") from None
+            raise ValidationError(e.as_field_message()) from None
 
 
 class ConsentIn(Schema):
@@ -42,12 +44,14 @@ class ConsentIn(Schema):
     @validates_schema
     def _explicit(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("given") is not True:
-            raise ValidationError("consent_required|Persetujuan pemilik wajib diberikan.|"
-                                  "The owner's consent is required.", "given")
+            raise ValidationError(FieldMessage(
+                "consent_required", "Persetujuan pemilik wajib diberikan.",
+                "The owner's consent is required."), "given")
         if data.get("version") != config.consent_version():
-            raise ValidationError(
-                "consent_version_outdated|Versi tujuan pemrosesan tidak berlaku; muat ulang "
-                "formulir.|The purpose version is not current; reload the form.", "version")
+            raise ValidationError(FieldMessage(
+                "consent_version_outdated",
+                "Versi tujuan pemrosesan tidak berlaku; muat ulang formulir.",
+                "The purpose version is not current; reload the form."), "version")
 
 
 class RegistrationIn(Schema):
@@ -61,8 +65,8 @@ class RegistrationIn(Schema):
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     province_code = Rule(domain.validate_province, required=True)
     regency_code = fields.String(required=True, validate=Pattern(
-        r"^\d{4}$", error="regency_invalid|Kode kabupaten/kota harus 4 angka.|"
-                          "A regency/city code must be 4 digits."))
+        r"^\d{4}$", error=FieldMessage("regency_invalid", "Kode kabupaten/kota harus 4 angka.",
+                                       "A regency/city code must be 4 digits.")))
     address = fields.String(required=True, validate=validate.Length(1, 500))
     postal_code = Rule(domain.validate_postal_code, required=True)
     kbli_code = Rule(lambda v: domain.validate_kbli(v)[0], required=True)
@@ -80,14 +84,13 @@ class RegistrationIn(Schema):
     def _cross(self, data: dict[str, Any], **_: Any) -> None:
         province, regency = data.get("province_code"), data.get("regency_code")
         if province and regency and not regency.startswith(province.strip()):
-            raise ValidationError("regency_outside_province|Kabupaten/kota tidak berada di "
-                                  "provinsi tersebut.|The regency/city is not in that province.",
-                                  "regency_code")
+            raise ValidationError(FieldMessage(
+                "regency_outside_province", "Kabupaten/kota tidak berada di provinsi tersebut.",
+                "The regency/city is not in that province."), "regency_code")
         try:
             domain.derive_scale(data.get("capital_idr"), data.get("annual_sales_idr"))
         except domain.DomainError as e:
-            raise ValidationError(f"{e.code}|{e.message_id}|{e.message_en}",
-                                  e.field or "capital_idr") from None
+            raise ValidationError(e.as_field_message(), e.field or "capital_idr") from None
 
     @post_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -210,8 +213,8 @@ class CurationIn(Schema):
     @validates_schema
     def _reason(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("decision") == "rejected" and not data.get("reason"):
-            raise ValidationError("reason_required|Alasan penolakan wajib diisi.|"
-                                  "A rejection needs a reason.", "reason")
+            raise ValidationError(FieldMessage("reason_required", "Alasan penolakan wajib diisi.",
+                                               "A rejection needs a reason."), "reason")
 
 
 class StatusOut(Schema):

@@ -5,6 +5,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from services.common.errors import FieldMessage
 from services.common.validators import Pattern
 from services.common.wib import WibDateTime
 
@@ -19,8 +20,9 @@ class _In(Schema):
 
 class Module(_In):
     key = fields.String(required=True, validate=Pattern(
-        r"^[a-z0-9][a-z0-9-]{0,39}$", error="module_key_invalid|Kunci modul: huruf kecil, "
-        "angka dan '-' (1-40).|Module key: lowercase letters, digits and '-' (1-40)."))
+        r"^[a-z0-9][a-z0-9-]{0,39}$", error=FieldMessage(
+            "module_key_invalid", "Kunci modul: huruf kecil, angka dan '-' (1-40).",
+            "Module key: lowercase letters, digits and '-' (1-40).")))
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
@@ -36,8 +38,8 @@ class CourseIn(_In):
         # Items that failed their own validation may reach here without a key.
         keys = [m["key"] for m in value if isinstance(m, dict) and "key" in m]
         if len(keys) != len(set(keys)):
-            raise ValidationError("module_key_duplicate|Kunci modul harus unik.|"
-                                  "Module keys must be unique.")
+            raise ValidationError(FieldMessage("module_key_duplicate", "Kunci modul harus unik.",
+                                               "Module keys must be unique."))
 
 
 class CoursePatch(CourseIn):

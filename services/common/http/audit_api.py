@@ -14,13 +14,14 @@ from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
 from services.common.audit import audit_log
+from services.common.errors import FieldMessage
 from services.common.http.auth import require_role
 from services.common.http.web import get_engine, get_settings
 from services.common.validators import Pattern
 from services.common.wib import WibDateTime
 
-_CODE = Pattern(r"^[A-Za-z0-9._:,@-]{1,200}$", error="invalid|Hanya huruf, angka dan . _ : , @ "
-                "-.|Letters, digits and . _ : , @ - only.")
+_CODE = Pattern(r"^[A-Za-z0-9._:,@-]{1,200}$", error=FieldMessage(
+    "invalid", "Hanya huruf, angka dan . _ : , @ -.", "Letters, digits and . _ : , @ - only."))
 
 
 class AuditArgs(Schema):
@@ -38,8 +39,8 @@ class AuditArgs(Schema):
     @validates_schema
     def _range(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            raise ValidationError("range_invalid|`since` harus sebelum `until`.|"
-                                  "`since` must be before `until`.", "until")
+            raise ValidationError(FieldMessage("range_invalid", "`since` harus sebelum `until`.",
+                                               "`since` must be before `until`."), "until")
 
 
 class AuditEntry(Schema):

@@ -82,8 +82,6 @@ def _entry(msg: str) -> dict[str, str]:
     if isinstance(msg, FieldMessage):  # ours: code and both messages, typed
         return msg.as_dict()
     code, mid = _MARSHMALLOW_ID.get(msg, ("invalid", msg))
-    if "|" in msg:  # TODO(#17): gone once every schema raises FieldMessage
-        code, mid, msg = (msg.split("|", 2) + ["", ""])[:3]
     return field_error(code, mid, msg)
 
 
