@@ -6,18 +6,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.common.errors import DomainError
 from services.common.wib import WIB, to_local, to_utc, to_wib  # noqa: F401 (re-exported)
 
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
-
-
-class DomainError(Exception):
-    """A broken rule: machine code, Indonesian and English messages, the field concerned."""
-
-    def __init__(self, code: str, message_id: str, message_en: str, field: str = "_") -> None:
-        super().__init__(f"{code}: {message_en}")
-        self.code, self.message_id, self.message_en = code, message_id, message_en
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +27,14 @@ def check_definition(starts_at: datetime, ends_at: datetime, band: Band) -> None
             "window_invalid",
             "Waktu selesai harus setelah waktu mulai.",
             "The end time must be after the start time.",
-            "ends_at",
+            field="ends_at",
         )
     if band.min_idr < 0 or band.max_idr < 1 or band.min_idr > band.max_idr:
         raise DomainError(
             "band_invalid",
             "Rentang belanja tidak valid (0 <= min <= maks).",
             "Invalid spending band (0 <= min <= max).",
-            "band_max_idr",
+            field="band_max_idr",
         )
 
 
@@ -55,7 +47,8 @@ def check_transition(status: str, action: str) -> str:
             "invalid_transition",
             f"Kampanye berstatus '{status}' tidak dapat di-{action}.",
             f"A campaign in status '{status}' cannot be {action}ed.",
-            "status",
+            kind="conflict",
+            field="status",
         )
     return new
 
@@ -64,7 +57,11 @@ def check_can_join(status: str) -> None:
     """Officials may join before and during the buying day, not after it closed."""
     if status == CLOSED:
         raise DomainError(
-            "campaign_closed", "Kampanye sudah ditutup.", "The campaign is closed.", "status"
+            "campaign_closed",
+            "Kampanye sudah ditutup.",
+            "The campaign is closed.",
+            kind="conflict",
+            field="status",
         )
 
 
@@ -77,14 +74,14 @@ def check_eligible(
             "agency_not_eligible",
             "Instansi Anda tidak termasuk kampanye ini.",
             "Your agency is not eligible for this campaign.",
-            "agency",
+            field="agency",
         )
     if regions and region not in regions:
         raise DomainError(
             "region_not_eligible",
             "Wilayah Anda tidak termasuk kampanye ini.",
             "Your region is not eligible for this campaign.",
-            "region",
+            field="region",
         )
 
 
@@ -102,21 +99,22 @@ def check_purchase_time(
             "campaign_not_open",
             "Kampanye tidak sedang dibuka.",
             "The campaign is not open.",
-            "status",
+            kind="conflict",
+            field="status",
         )
     if purchased_at > now + skew:
         raise DomainError(
             "purchase_in_future",
             "Waktu pembelian ada di masa depan.",
             "The purchase time is in the future.",
-            "purchased_at",
+            field="purchased_at",
         )
     if not starts_at <= purchased_at <= ends_at:
         raise DomainError(
             "outside_window",
             "Waktu pembelian di luar jadwal kampanye.",
             "The purchase time is outside the campaign window.",
-            "purchased_at",
+            field="purchased_at",
         )
 
 
@@ -127,14 +125,14 @@ def check_amount(amount: object, ceiling: int) -> int:
             "amount_invalid",
             "Nominal harus bilangan bulat rupiah positif.",
             "The amount must be a positive whole number of rupiah.",
-            "amount_idr",
+            field="amount_idr",
         )
     if amount > ceiling:
         raise DomainError(
             "amount_above_ceiling",
             f"Nominal melebihi batas Rp{ceiling:,}.".replace(",", "."),
             f"The amount exceeds the ceiling of Rp{ceiling:,}.",
-            "amount_idr",
+            field="amount_idr",
         )
     return amount
 
@@ -146,7 +144,7 @@ def check_band(spent_idr: int, amount_idr: int, band: Band) -> None:
             "band_exceeded",
             "Total belanja melebihi batas maksimal per pejabat.",
             "The total would exceed the per-official maximum.",
-            "amount_idr",
+            field="amount_idr",
         )
 
 
@@ -157,7 +155,7 @@ def check_seller_named(umkm_id: object, nib: object) -> None:
             "seller_required",
             "Sebutkan penjual dengan NIB atau umkm_id (salah satu saja).",
             "Name the seller by NIB or by umkm_id (exactly one of them).",
-            "nib",
+            field="nib",
         )
 
 
@@ -173,7 +171,7 @@ def check_sells_on(platform: str, onboarded: Collection[str], declared: Collecti
             "platform_not_used",
             f"UMKM ini tidak tercatat berjualan di platform tersebut (tercatat: {known}).",
             f"This business is not known to sell on that platform (known: {known}).",
-            "platform",
+            field="platform",
         )
 
 
@@ -189,7 +187,8 @@ def check_not_duplicate(key: tuple[str, str], known: Collection[tuple[str, str]]
             "duplicate_order",
             "Nomor pesanan ini sudah dicatat.",
             "This platform order reference was already recorded.",
-            "order_ref",
+            kind="conflict",
+            field="order_ref",
         )
 
 

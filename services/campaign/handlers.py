@@ -1,8 +1,6 @@
 """Use cases of the campaign service, each one unit of work (state + outbox events)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,33 +18,18 @@ from services.common.messaging import contracts
 from services.common.messaging.uow import UnitOfWork
 
 SOURCE = "campaign"
-# Rules whose breach is a clash with the current state (409) rather than bad input (422).
-_CONFLICTS = {"campaign_not_open", "campaign_closed", "duplicate_order", "invalid_transition"}
 
 
 def uow(engine: Engine, settings: CampaignSettings) -> UnitOfWork:
     return UnitOfWork(engine, store.metadata, SOURCE, settings.topic_prefix)
 
 
-@contextmanager
-def rules() -> Iterator[None]:
-    """Turn a broken domain rule into a problem-details answer."""
-    try:
-        yield
-    except domain.DomainError as e:
-        if e.code in _CONFLICTS:
-            raise ApiError(409, e.code, e.message_id, e.message_en) from None
-        errors = {e.field: [field_error(e.code, e.message_id, e.message_en)]}
-        raise ApiError(422, e.code, e.message_id, e.message_en, errors=errors) from None
-
-
 def create_campaign(engine: Engine, settings: CampaignSettings,
                     data: dict[str, Any]) -> dict[str, Any]:
     """An operator schedules a buying day (times typed in WIB, stored UTC)."""
     starts, ends = domain.to_utc(data["starts_at"]), domain.to_utc(data["ends_at"])
-    with rules():
-        domain.check_definition(starts, ends, domain.Band(data["band_min_idr"],
-                                                          data["band_max_idr"]))
+    domain.check_definition(starts, ends, domain.Band(data["band_min_idr"],
+                                                      data["band_max_idr"]))
     row = {"id": new_id(), "code": data["code"], "name": data["name"],
            "description": data.get("description") or "", "starts_at": starts, "ends_at": ends,
            "band_min_idr": data["band_min_idr"], "band_max_idr": data["band_max_idr"],
@@ -73,8 +56,7 @@ def transition(engine: Engine, settings: CampaignSettings, code: str,
     """Open or close a campaign; closing publishes the final totals."""
     with uow(engine, settings) as u:
         c = campaign_or_404(u.conn, code, lock=True)
-        with rules():
-            status = domain.check_transition(c.status, action)
+        status = domain.check_transition(c.status, action)
         stamp = {"open": "opened_at", "close": "closed_at"}[action]
         audit.record(u.conn, audit.acting(), f"campaign.{action}", f"campaign:{c.code}")
         store.set_status(u.conn, c.id, status, stamp, utcnow())
@@ -92,10 +74,9 @@ def join(engine: Engine, settings: CampaignSettings, official: Official,
     try:
         with uow(engine, settings) as u:
             c = campaign_or_404(u.conn, code)
-            with rules():
-                domain.check_can_join(c.status)
-                domain.check_eligible(official.agency, official.region, c.eligible_agencies,
-                                      c.eligible_regions)
+            domain.check_can_join(c.status)
+            domain.check_eligible(official.agency, official.region, c.eligible_agencies,
+                                  c.eligible_regions)
             if store.get_participant(u.conn, c.id, official.official_id) is not None:
                 raise _already_joined()
             store.add_participant(u.conn, {
@@ -123,9 +104,8 @@ def record_purchase(engine: Engine, settings: CampaignSettings, official: Offici
     """An official records one online purchase from a registered UMKM, named by NIB or id."""
     now = utcnow()
     purchased_at = _purchase_time(data["purchased_at"], official)
-    with rules():
-        domain.check_seller_named(data.get("umkm_id"), data.get("nib"))
-        amount = domain.check_amount(data["amount_idr"], settings.max_purchase_idr)
+    domain.check_seller_named(data.get("umkm_id"), data.get("nib"))
+    amount = domain.check_amount(data["amount_idr"], settings.max_purchase_idr)
     try:
         with uow(engine, settings) as u:
             c, biz = _checked_purchase(u.conn, settings, official, code, data, amount,
@@ -156,22 +136,19 @@ def _checked_purchase(conn: sa.Connection, settings: CampaignSettings, official:
     """Every rule a purchase must pass, in the order the caller learns of them; the official's
     spend is added here, atomically, as the last one. Returns the campaign and the seller."""
     c = campaign_or_404(conn, code)
-    with rules():
-        domain.check_purchase_time(c.status, purchased_at, c.starts_at, c.ends_at, now,
-                                   timedelta(seconds=settings.clock_skew_seconds))
+    domain.check_purchase_time(c.status, purchased_at, c.starts_at, c.ends_at, now,
+                               timedelta(seconds=settings.clock_skew_seconds))
     p = store.get_participant(conn, c.id, official.official_id)
     if p is None:
         raise ApiError(409, "not_joined", "Bergabunglah dengan kampanye terlebih dulu.",
                        "Join the campaign first.")
     biz = _seller(conn, settings, data)
-    with rules():
-        domain.check_sells_on(data["platform"], biz.platforms, biz.platforms_declared)
+    domain.check_sells_on(data["platform"], biz.platforms, biz.platforms_declared)
     _check_new_order(conn, domain.order_key(data["platform"], data["order_ref"]))
-    with rules():
-        domain.check_band(p.spent_idr, amount, band_of(c))
-        # The atomic UPDATE is the real guard: a parallel purchase may have landed.
-        if not store.add_spend(conn, c.id, official.official_id, amount, c.band_max_idr):
-            domain.check_band(c.band_max_idr, amount, band_of(c))
+    domain.check_band(p.spent_idr, amount, band_of(c))
+    # The atomic UPDATE is the real guard: a parallel purchase may have landed.
+    if not store.add_spend(conn, c.id, official.official_id, amount, c.band_max_idr):
+        domain.check_band(c.band_max_idr, amount, band_of(c))
     return c, biz
 
 

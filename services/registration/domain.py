@@ -10,21 +10,10 @@ from typing import Final
 
 import phonenumbers
 
+from services.common.errors import DomainError
 from services.common.reference import kbli_section, province_name
 from services.common.validators import RuleBroken
 from services.common.validators import validate_nip as shared_validate_nip
-
-
-class DomainError(Exception):
-    """A rule was broken: a machine code, messages in Indonesian and English, and the field."""
-
-    def __init__(self, code: str, message_id: str, message_en: str, field: str | None = None):
-        super().__init__(f"{code}: {message_en}")
-        self.code = code
-        self.message_id = message_id
-        self.message_en = message_en
-        self.field = field
-
 
 _WHITESPACE: Final = re.compile(r"\s+")
 _SEPARATORS: Final = re.compile(r"[\s.\-]+")  # what people put between digit groups
@@ -70,7 +59,7 @@ class Nik:
 
 
 def _nik_error(code: str, message_id: str, message_en: str) -> DomainError:
-    return DomainError(code, message_id, message_en, "nik")
+    return DomainError(code, message_id, message_en, field="nik")
 
 
 def validate_nik(nik: str, today: date | None = None) -> Nik:
@@ -141,7 +130,10 @@ def validate_nib(nib: str) -> str:
     value = _compact(nib)
     if value is None or not _digits(value, 13):
         raise DomainError(
-            "nib_invalid", "NIB harus terdiri dari 13 angka.", "A NIB must be 13 digits.", "nib"
+            "nib_invalid",
+            "NIB harus terdiri dari 13 angka.",
+            "A NIB must be 13 digits.",
+            field="nib",
         )
     return value
 
@@ -172,7 +164,7 @@ def validate_npwp(npwp: str, today: date | None = None) -> str:
             "npwp_invalid_format",
             "NPWP harus terdiri dari 16 angka (atau 15 angka format lama).",
             "An NPWP must be 16 digits (or 15 in the legacy format).",
-            "npwp",
+            field="npwp",
         )
     if value[0] != "0":  # an individual's NPWP is their NIK
         try:
@@ -182,7 +174,7 @@ def validate_npwp(npwp: str, today: date | None = None) -> str:
                 "npwp_invalid_nik",
                 f"NPWP berbentuk NIK tetapi NIK tidak valid: {e.message_id}",
                 f"The NPWP has the shape of a NIK but is not a valid NIK: {e.message_en}",
-                "npwp",
+                field="npwp",
             ) from e
         return value
     # Legacy layout: 2-digit taxpayer type, 6-digit serial, a Luhn check digit over those 8,
@@ -192,7 +184,7 @@ def validate_npwp(npwp: str, today: date | None = None) -> str:
             "npwp_invalid_checksum",
             "Digit pemeriksa NPWP tidak cocok.",
             "The NPWP check digit does not match.",
-            "npwp",
+            field="npwp",
         )
     return value
 
@@ -202,7 +194,7 @@ def validate_nip(nip: str, today: date | None = None) -> str:
     try:
         return shared_validate_nip(nip, today)
     except RuleBroken as e:
-        raise DomainError(e.code, e.message_id, e.message_en, "nip") from None
+        raise DomainError(e.code, e.message_id, e.message_en, field="nip") from None
 
 
 # --- phone, postal code, province, KBLI -----------------------------------------------------
@@ -216,7 +208,7 @@ def normalise_mobile(phone: str) -> str:
     """An Indonesian mobile number (08..., 628..., +628...) in E.164 form, +628..."""
 
     def error(code: str, message_id: str, message_en: str) -> DomainError:
-        return DomainError(code, message_id, message_en, "phone")
+        return DomainError(code, message_id, message_en, field="phone")
 
     invalid = error(
         "phone_invalid",
@@ -261,7 +253,7 @@ def validate_postal_code(postal_code: str) -> str:
             "postal_code_invalid",
             "Kode pos harus 5 angka dan tidak diawali 0.",
             "A postal code must be 5 digits not starting with 0.",
-            "postal_code",
+            field="postal_code",
         )
     return value
 
@@ -274,7 +266,7 @@ def validate_province(code: str) -> str:
             "province_invalid",
             "Kode provinsi tidak dikenal.",
             "Unknown province code.",
-            "province",
+            field="province",
         )
     return value
 
@@ -288,7 +280,7 @@ def validate_kbli(code: str) -> tuple[str, str]:
             "kbli_invalid",
             "Kode KBLI harus 5 angka dengan golongan pokok yang ada di KBLI 2020.",
             "A KBLI code must be 5 digits with a division that exists in KBLI 2020.",
-            "kbli",
+            field="kbli",
         )
     return value, section
 
@@ -318,14 +310,14 @@ def _check_amount(amount: int | None, name: str) -> None:
             "amount_invalid",
             "Jumlah harus bilangan bulat rupiah.",
             "The amount must be a whole number of rupiah.",
-            name,
+            field=name,
         )
     if amount < 0:
         raise DomainError(
             "amount_negative",
             "Jumlah tidak boleh negatif.",
             "The amount cannot be negative.",
-            name,
+            field=name,
         )
 
 
@@ -342,7 +334,7 @@ def derive_scale(capital_idr: int | None, annual_sales_idr: int | None) -> str:
             "scale_basis_missing",
             "Isi modal usaha (tanpa tanah dan bangunan) atau hasil penjualan tahunan.",
             "Give the business capital (excluding land and buildings) or the annual sales.",
-            "capital_idr",
+            field="capital_idr",
         )
     for scale, limit in limits:
         if amount <= limit:
@@ -351,7 +343,7 @@ def derive_scale(capital_idr: int | None, annual_sales_idr: int | None) -> str:
         "scale_above_menengah",
         "Usaha melebihi batas usaha menengah (PP 7/2021) dan bukan UMKM.",
         "The business is above the medium-enterprise limits of PP 7/2021 and is not an UMKM.",
-        name,
+        field=name,
     )
 
 
@@ -393,6 +385,7 @@ def _invalid_transition(
         "invalid_transition",
         f"Pendaftaran berstatus '{status}' tidak dapat {_ACTIONS_ID[action]}{detail_id}.",
         f"Cannot {action} a registration whose status is '{status}'{detail_en}.",
+        kind="conflict",
     )
 
 

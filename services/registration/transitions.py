@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection, Engine
 from services.common import audit
 from services.common.config import Settings
 from services.common.db.engine import utcnow
-from services.common.http.errors import ApiError, conflict, not_found
+from services.common.http.errors import conflict, not_found
 from services.common.messaging import contracts
 from services.registration import domain
 from services.registration import scope as scopes
@@ -33,10 +33,9 @@ def _staff_locked(conn: Connection, umkm_id: str, actor: Any) -> Any:
     return row
 
 
-def _refused(err: domain.DomainError, row: Any) -> ApiError:
-    """409 with the current state, so the caller can see why."""
-    return conflict(err.code, err.message_id, err.message_en, current_status=row.status,
-                    current_curation=row.curation)
+def _refused(err: domain.DomainError, row: Any) -> domain.DomainError:
+    """The refused transition (a conflict) with the current state, so the caller sees why."""
+    return err.with_extra(current_status=row.status, current_curation=row.curation)
 
 
 def _result(umkm_id: str, status: str, curation: str | None) -> dict[str, Any]:

@@ -11,20 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from services.common.errors import DomainError
 from services.common.wib import WIB, to_utc, to_wib  # noqa: F401 (re-exported)
 
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
 ENROLLED, WAITLISTED, ATTENDED, SEAT_CANCELLED = "enrolled", "waitlisted", "attended", "cancelled"
 ACTIVE_SEATS: Final = (ENROLLED, WAITLISTED)
-
-
-class DomainError(Exception):
-    """A broken rule: machine code, Indonesian and English messages, the field concerned."""
-
-    def __init__(self, code: str, message_id: str, message_en: str, field: str = "_") -> None:
-        super().__init__(f"{code}: {message_en}")
-        self.code, self.message_id, self.message_en = code, message_id, message_en
-        self.field = field
 
 
 def check_schedule(starts_at: datetime, deadline: datetime, now: datetime) -> None:
@@ -34,14 +26,14 @@ def check_schedule(starts_at: datetime, deadline: datetime, now: datetime) -> No
             "starts_in_past",
             "Waktu mulai harus di masa depan.",
             "The start time must be in the future.",
-            "starts_at",
+            field="starts_at",
         )
     if deadline > starts_at:
         raise DomainError(
             "deadline_after_start",
             "Batas pendaftaran tidak boleh setelah sesi dimulai.",
             "The enrolment deadline cannot be after the session starts.",
-            "enrolment_deadline",
+            field="enrolment_deadline",
         )
 
 
@@ -51,19 +43,24 @@ def check_enrolment_open(
     """Refuse enrolment into a cancelled or past session, or after its deadline."""
     if status == CANCELLED:
         raise DomainError(
-            "session_cancelled", "Sesi ini telah dibatalkan.", "This session has been cancelled."
+            "session_cancelled",
+            "Sesi ini telah dibatalkan.",
+            "This session has been cancelled.",
+            kind="conflict",
         )
     if starts_at <= now:
         raise DomainError(
             "session_past",
             "Sesi ini sudah dimulai atau lewat.",
             "This session has already started or is over.",
+            kind="conflict",
         )
     if now > deadline:
         raise DomainError(
             "enrolment_closed",
             "Pendaftaran sesi ini sudah ditutup.",
             "Enrolment for this session is closed.",
+            kind="conflict",
         )
 
 
@@ -88,7 +85,8 @@ def check_capacity(new_capacity: int, enrolled: int) -> None:
             "capacity_below_enrolled",
             f"Kapasitas tidak boleh kurang dari {enrolled} peserta terdaftar.",
             f"Capacity cannot be below the {enrolled} enrolled participants.",
-            "capacity",
+            kind="conflict",
+            field="capacity",
         )
 
 

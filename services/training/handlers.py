@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection, Engine
 from services.common import audit, umkm_directory
 from services.common.config import Settings
 from services.common.db.engine import new_id, utcnow
-from services.common.http.errors import ApiError, conflict, field_error, not_found
+from services.common.http.errors import ApiError, conflict, not_found
 from services.common.messaging import contracts
 from services.common.messaging.uow import UnitOfWork
 from services.training import config, domain, queries, seats, store
@@ -20,15 +20,6 @@ SOURCE = "training"
 
 def unit_of_work(engine: Engine, settings: Settings) -> UnitOfWork:
     return UnitOfWork(engine, metadata, SOURCE, settings.topic_prefix)
-
-
-def domain_error(exc: domain.DomainError, status: int = 409) -> ApiError:
-    """A broken rule as problem details: 409 for state conflicts, 422 for bad input."""
-    if status == 422:
-        return ApiError(422, exc.code, exc.message_id, exc.message_en,
-                        errors={exc.field: [field_error(exc.code, exc.message_id,
-                                                        exc.message_en)]})
-    return conflict(exc.code, exc.message_id, exc.message_en)
 
 
 def known_umkm(conn: Connection, umkm_id: str) -> umkm_directory.KnownUmkm:
@@ -82,10 +73,7 @@ def create_session(engine: Engine, settings: Settings, body: dict[str, Any]) -> 
     now = utcnow()
     starts = body["starts_at"]
     deadline = body.get("enrolment_deadline") or starts
-    try:
-        domain.check_schedule(starts, deadline, now)
-    except domain.DomainError as exc:
-        raise domain_error(exc, 422) from None
+    domain.check_schedule(starts, deadline, now)
     row = {"id": new_id(), "course_id": str(body["course_id"]), "starts_at": starts,
            "duration_minutes": body["duration_minutes"],
            "capacity": body.get("capacity") or config.default_capacity(),
@@ -108,17 +96,13 @@ def update_session(engine: Engine, settings: Settings, session_id: str,
     now = utcnow()
     with unit_of_work(engine, settings) as uow:
         s = _open_session(uow.conn, session_id, now)
-        try:
-            if "starts_at" in body or "enrolment_deadline" in body:
-                starts = body.get("starts_at", s.starts_at)
-                deadline = _moved_deadline(s, starts, body.get("enrolment_deadline"))
-                domain.check_schedule(starts, deadline, now)
-                body = body | {"starts_at": starts, "enrolment_deadline": deadline}
-            if "capacity" in body:
-                domain.check_capacity(body["capacity"], store.enrolled_count(uow.conn, s.id))
-        except domain.DomainError as exc:
-            raise domain_error(exc, 409 if exc.code == "capacity_below_enrolled" else 422) \
-                from None
+        if "starts_at" in body or "enrolment_deadline" in body:
+            starts = body.get("starts_at", s.starts_at)
+            deadline = _moved_deadline(s, starts, body.get("enrolment_deadline"))
+            domain.check_schedule(starts, deadline, now)
+            body = body | {"starts_at": starts, "enrolment_deadline": deadline}
+        if "capacity" in body:
+            domain.check_capacity(body["capacity"], store.enrolled_count(uow.conn, s.id))
         t = store.sessions
         uow.conn.execute(t.update().where(t.c.id == s.id).values(**body, updated_at=now))
         audit.record(uow.conn, audit.acting(), "training.session_update", f"session:{s.id}")
@@ -179,10 +163,7 @@ def enrol(engine: Engine, settings: Settings, owner: str, umkm_id: str,
         s = store.lock_session(conn, session_id)
         if s is None:
             raise not_found("session")
-        try:
-            domain.check_enrolment_open(s.status, s.starts_at, s.enrolment_deadline, now)
-        except domain.DomainError as exc:
-            raise domain_error(exc) from None
+        domain.check_enrolment_open(s.status, s.starts_at, s.enrolment_deadline, now)
         seat = store.find_enrolment(conn, s.id, umkm_id)
         if seat is not None and seat.state != domain.SEAT_CANCELLED:
             raise conflict("already_enrolled", "UMKM ini sudah terdaftar di sesi ini.",

@@ -97,6 +97,22 @@ def test_progress_against_the_band() -> None:
     assert domain.progress(200_001, BAND)["state"] == "above"
 
 
+def test_a_clash_with_the_current_state_is_a_conflict_and_bad_input_is_invalid() -> None:
+    def kind_of(fn, *args) -> str:  # type: ignore[no-untyped-def]
+        with pytest.raises(DomainError) as e:
+            fn(*args)
+        return e.value.kind
+
+    assert kind_of(domain.check_transition, domain.CLOSED, "open") == "conflict"
+    assert kind_of(domain.check_can_join, domain.CLOSED) == "conflict"
+    assert kind_of(domain.check_purchase_time, domain.DRAFT, START, START, END, END,
+                   SKEW) == "conflict"
+    key = domain.order_key("shopee", "A1")
+    assert kind_of(domain.check_not_duplicate, key, {key}) == "conflict"
+    assert kind_of(domain.check_amount, 0, 10) == "invalid"
+    assert kind_of(domain.check_eligible, "a", "31", ["b"], []) == "invalid"
+
+
 def test_duplicate_order_refs_per_platform() -> None:
     known = {domain.order_key("tokopedia", "INV/20200701/XX/1")}
     dup = domain.order_key("tokopedia", " inv/20200701/xx/1 ")

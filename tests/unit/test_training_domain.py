@@ -28,7 +28,7 @@ def test_capacity_may_not_shrink_below_the_enrolled() -> None:
     domain.check_capacity(5, 5)
     with pytest.raises(DomainError) as e:
         domain.check_capacity(4, 5)
-    assert e.value.code == "capacity_below_enrolled"
+    assert (e.value.code, e.value.kind) == ("capacity_below_enrolled", "conflict")
 
 
 @pytest.mark.parametrize(("status", "starts", "deadline", "code"), [
@@ -40,7 +40,7 @@ def test_enrolment_refused_with_its_own_code(status: str, starts: datetime, dead
                                              code: str) -> None:
     with pytest.raises(DomainError) as e:
         domain.check_enrolment_open(status, starts, deadline, NOW)
-    assert e.value.code == code
+    assert (e.value.code, e.value.kind) == (code, "conflict")
 
 
 def test_enrolment_open_until_the_deadline_inclusive() -> None:
