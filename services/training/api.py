@@ -1,4 +1,4 @@
-"""HTTP endpoints of the training service: thin views over the handlers."""
+"""HTTP endpoints of the training service: thin views over the handlers and queries."""
 from __future__ import annotations
 
 import uuid
@@ -12,7 +12,8 @@ from services.common.http import ratelimit
 from services.common.http.auth import current_principal, require_role
 from services.common.http.errors import ApiError
 from services.common.http.web import get_engine, get_settings
-from services.training import completion, config, domain, handlers, queries, schemas, store
+from services.training import domain, handlers, queries, schemas, store
+from services.training.config import TrainingSettings, training_settings
 
 blp = Blueprint("training", __name__, url_prefix="/v1",
                 description="Pelatihan UMKM: kursus, webinar, pendaftaran, sertifikat / "
@@ -34,6 +35,10 @@ def _one(args: dict[str, Any]) -> str | None:
     return str(args["umkm_id"]) if args.get("umkm_id") else None
 
 
+def _settings() -> TrainingSettings:
+    return training_settings(get_settings())
+
+
 def _page(args: dict[str, Any]) -> tuple[int, int]:
     return min(args["limit"], get_settings().max_page_size), args["offset"]
 
@@ -52,7 +57,7 @@ class Courses(MethodView):
     @blp.doc(**SECURED)
     def post(self, body: dict[str, Any]) -> Any:
         """Buat kursus / create a course (operator)."""
-        return handlers.create_course(get_engine(), get_settings(), body)
+        return handlers.create_course(get_engine(), _settings(), body)
 
 
 @blp.route("/courses/<uuid:course_id>")
@@ -68,7 +73,7 @@ class CourseOne(MethodView):
     @blp.doc(**SECURED)
     def patch(self, body: dict[str, Any], course_id: uuid.UUID) -> Any:
         """Ubah kursus / update a course (operator)."""
-        return handlers.update_course(get_engine(), get_settings(), str(course_id), body)
+        return handlers.update_course(get_engine(), _settings(), str(course_id), body)
 
 
 @blp.route("/sessions")
@@ -88,7 +93,7 @@ class Sessions(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Jadwalkan sesi / schedule a session (operator; times in WIB unless an offset is
         given)."""
-        return handlers.create_session(get_engine(), get_settings(), body)
+        return handlers.create_session(get_engine(), _settings(), body)
 
 
 @blp.route("/sessions/<uuid:session_id>")
@@ -106,7 +111,7 @@ class SessionOne(MethodView):
     @blp.doc(**SECURED)
     def patch(self, body: dict[str, Any], session_id: uuid.UUID) -> Any:
         """Ubah sesi / update a session; more seats promote from the waitlist (operator)."""
-        return handlers.update_session(get_engine(), get_settings(), str(session_id), body)
+        return handlers.update_session(get_engine(), _settings(), str(session_id), body)
 
 
 @blp.route("/sessions/<uuid:session_id>/cancel")
@@ -117,7 +122,7 @@ class CancelSession(MethodView):
     @blp.doc(**SECURED)
     def post(self, session_id: uuid.UUID) -> Any:
         """Batalkan sesi / cancel a session; every seat holder is notified (operator)."""
-        return handlers.cancel_session(get_engine(), get_settings(), str(session_id))
+        return handlers.cancel_session(get_engine(), _settings(), str(session_id))
 
 
 @blp.route("/sessions/<uuid:session_id>/enrolments")
@@ -133,7 +138,7 @@ class Enrol(MethodView):
     def post(self, body: dict[str, Any], session_id: uuid.UUID) -> Any:
         """Daftar sesi / enrol one of my businesses in a session (UMKM): 201 enrolled or 202
         waitlisted."""
-        view, status = handlers.enrol(get_engine(), get_settings(), _owner(),
+        view, status = handlers.enrol(get_engine(), _settings(), _owner(),
                                       str(body["umkm_id"]), str(session_id))
         return view, status  # 202 is dumped with the same schema
 
@@ -148,7 +153,7 @@ class MyEnrolment(MethodView):
     def delete(self, session_id: uuid.UUID, umkm_id: uuid.UUID) -> Any:
         """Batalkan pendaftaran / cancel my business's enrolment; the waitlist head is
         promoted (UMKM)."""
-        return handlers.cancel_enrolment(get_engine(), get_settings(), _owner(),
+        return handlers.cancel_enrolment(get_engine(), _settings(), _owner(),
                                          str(umkm_id), str(session_id))
 
 
@@ -166,8 +171,8 @@ class Attendance(MethodView):
     def post(self, session_id: uuid.UUID) -> Any:
         """Catat kehadiran / record attendance: completes and certifies (operator)."""
         rows, errors = _attendance_rows()
-        return completion.record_attendance(get_engine(), get_settings(), str(session_id),
-                                            rows, errors)
+        return handlers.record_attendance(get_engine(), _settings(), str(session_id),
+                                          rows, errors)
 
 
 def _attendance_rows() -> tuple[list[tuple[int, str]], list[domain.RowError]]:
@@ -225,8 +230,8 @@ class MyProgress(MethodView):
     @blp.doc(**SECURED)
     def get(self, args: dict[str, Any], course_id: uuid.UUID) -> Any:
         """Kemajuan belajar mandiri / my business's self-paced progress (UMKM)."""
-        return completion.progress(get_engine(), _owner(), str(args["umkm_id"]),
-                                   str(course_id))
+        return queries.progress(get_engine(), _settings(), _owner(), str(args["umkm_id"]),
+                                str(course_id))
 
 
 @blp.route("/me/courses/<uuid:course_id>/modules/<module_key>/done")
@@ -240,8 +245,8 @@ class ModuleDone(MethodView):
     def post(self, body: dict[str, Any], course_id: uuid.UUID, module_key: str) -> Any:
         """Modul selesai / mark a module done for my business; the last one issues a
         certificate (UMKM)."""
-        return completion.module_done(get_engine(), get_settings(), _owner(),
-                                      str(body["umkm_id"]), str(course_id), module_key)
+        return handlers.module_done(get_engine(), _settings(), _owner(),
+                                    str(body["umkm_id"]), str(course_id), module_key)
 
 
 @blp.route("/certificates/<number>")
@@ -253,9 +258,10 @@ class CertificateCheck(MethodView):
     def get(self, number: str) -> Any:
         """Cek sertifikat / check a certificate by its number (public): the course, kind,
         completion time and the business's trade name."""
-        wait = ratelimit.hit(get_engine(), store.rate_limits, get_settings(),
+        settings = _settings()
+        wait = ratelimit.hit(get_engine(), store.rate_limits, settings,
                              "certificate:" + (request.remote_addr or "unknown"),
-                             config.certificate_rate_limit(), config.rate_window_seconds())
+                             settings.certificate_rate_limit, settings.rate_window_seconds)
         if wait is not None:
             raise ratelimit.too_many(
                 wait, "Terlalu banyak pengecekan sertifikat dari alamat ini; coba lagi nanti.",

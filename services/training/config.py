@@ -1,5 +1,6 @@
-"""Training settings. Service-specific knobs (environment variables, read at call time):
+"""Training settings: the common ones plus this service's knobs, typed and read once.
 
+Knobs (environment variables, read by `load_settings`):
 - TRAINING_DEFAULT_CAPACITY: seats of a session when the operator gives none (default 200)
 - TRAINING_RETRY_AFTER_SECONDS: Retry-After sent when a business is not known yet (default 30)
 - TRAINING_MAX_ATTENDANCE_ROWS: business ids per attendance upload (default 5000)
@@ -10,50 +11,49 @@
 """
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, fields
 
-from services.common.config import Settings
+from services.common.config import Settings, env_int
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9102
 
 
-def load_settings(**overrides: object) -> Settings:
+@dataclass(frozen=True)
+class TrainingSettings(Settings):
+    """What the training handlers and views read instead of the environment."""
+
+    # Seats of a session when none is given (a large national webinar).
+    default_capacity: int = 200
+    # When the registration event may not have reached our read model yet.
+    retry_after_seconds: int = 30
+    # Largest attendance report accepted in one request.
+    max_attendance_rows: int = 5000
+    # Public certificate checks per client address per window: a person checks a few
+    # numbers; guessing numbers takes millions.
+    certificate_rate_limit: int = 60
+    rate_window_seconds: int = 60
+    # How many proxies' X-Forwarded-For entries to trust.
+    trusted_proxies: int = 0
+
+
+def load_settings(**overrides: object) -> TrainingSettings:
     """Settings of the training service from the environment."""
-    return Settings.from_env("training", **overrides)
+    knobs: dict[str, object] = dict(
+        default_capacity=env_int("TRAINING_DEFAULT_CAPACITY", 200),
+        retry_after_seconds=env_int("TRAINING_RETRY_AFTER_SECONDS", 30),
+        max_attendance_rows=env_int("TRAINING_MAX_ATTENDANCE_ROWS", 5000),
+        certificate_rate_limit=env_int("TRAINING_CERTIFICATE_RATE_LIMIT", 60),
+        rate_window_seconds=env_int("TRAINING_RATE_WINDOW_SECONDS", 60),
+        trusted_proxies=env_int("TRAINING_TRUSTED_PROXIES", 0),
+    )
+    return TrainingSettings.from_env("training", **(knobs | overrides))
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
-def default_capacity() -> int:
-    """Seats of a session when none is given (a large national webinar)."""
-    return _int("TRAINING_DEFAULT_CAPACITY", 200)
-
-
-def retry_after_seconds() -> int:
-    """When the registration event may not have reached our read model yet."""
-    return _int("TRAINING_RETRY_AFTER_SECONDS", 30)
-
-
-def max_attendance_rows() -> int:
-    """Largest attendance report accepted in one request."""
-    return _int("TRAINING_MAX_ATTENDANCE_ROWS", 5000)
-
-
-def certificate_rate_limit() -> int:
-    """Public certificate checks allowed per client address per window: a person checks a
-    few numbers; guessing numbers takes millions."""
-    return _int("TRAINING_CERTIFICATE_RATE_LIMIT", 60)
-
-
-def rate_window_seconds() -> int:
-    """Length of the fixed rate-limit window."""
-    return _int("TRAINING_RATE_WINDOW_SECONDS", 60)
-
-
-def trusted_proxies() -> int:
-    """How many proxies' X-Forwarded-For entries to trust."""
-    return _int("TRAINING_TRUSTED_PROXIES", 0)
+def training_settings(settings: Settings) -> TrainingSettings:
+    """Typed settings from common ones (tools and tests may build plain `Settings`): their
+    fields kept, this service's knobs read from the environment."""
+    if isinstance(settings, TrainingSettings):
+        return settings
+    return load_settings(**{f.name: getattr(settings, f.name) for f in fields(Settings)
+                            if f.name != "service"})

@@ -1,74 +1,52 @@
-"""The training service layer: one short function per use case, each in a unit of work."""
+"""The training service's writes: one short function per use case, each in a unit of work,
+through the store's repository (reads are in queries.py)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.common import audit, umkm_directory
-from services.common.config import Settings
+from services.common import audit
 from services.common.db.engine import new_id, utcnow
-from services.common.http.errors import ApiError, conflict, not_found
+from services.common.http.errors import ApiError, conflict, field_error, not_found
 from services.common.messaging import contracts
 from services.common.messaging.uow import UnitOfWork
-from services.training import config, domain, queries, seats, store
-from services.training.store import metadata
+from services.training import domain, queries, seats, store
+from services.training.config import TrainingSettings
+from services.training.seats import Publish, seat_data
 
 SOURCE = "training"
 
 
-def unit_of_work(engine: Engine, settings: Settings) -> UnitOfWork:
-    return UnitOfWork(engine, metadata, SOURCE, settings.topic_prefix)
-
-
-def known_umkm(conn: Connection, umkm_id: str) -> umkm_directory.KnownUmkm:
-    """The business from our read model; 409 with Retry-After until its registration lands."""
-    biz = umkm_directory.find(conn, umkm_id)
-    if biz is None:
-        raise ApiError(409, "umkm_not_known_yet",
-                       "UMKM belum dikenal layanan pelatihan; coba lagi sebentar.",
-                       "This business is not known to the training service yet; retry shortly.",
-                       headers={"Retry-After": str(config.retry_after_seconds())})
-    if not biz.active:
-        raise conflict("umkm_withdrawn", "UMKM ini telah menarik pendaftarannya.",
-                       "This business has withdrawn its registration.")
-    return biz
-
-
-def owned_umkm(conn: Connection, umkm_id: str, owner: str) -> umkm_directory.KnownUmkm:
-    """The business, if the caller (`owner`: their account subject) owns it, from our read
-    model of registrations and claims; 403 otherwise."""
-    biz = known_umkm(conn, umkm_id)
-    if biz.owner_subject is None or biz.owner_subject != owner:
-        raise queries.not_owner()
-    return biz
+def unit_of_work(engine: Engine, settings: TrainingSettings) -> UnitOfWork:
+    return UnitOfWork(engine, store.metadata, SOURCE, settings.topic_prefix)
 
 
 # --- courses -------------------------------------------------------------------------------
-def create_course(engine: Engine, settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
+def create_course(engine: Engine, settings: TrainingSettings,
+                  body: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     row = {"id": new_id(), "created_at": now, "updated_at": now} | body
     with unit_of_work(engine, settings) as uow:
-        uow.conn.execute(store.courses.insert().values(**row))
+        store.add_course(uow.conn, row)
         audit.record(uow.conn, audit.acting(), "training.course_create", f"course:{row['id']}")
     return row
 
 
-def update_course(engine: Engine, settings: Settings, course_id: str,
+def update_course(engine: Engine, settings: TrainingSettings, course_id: str,
                   body: dict[str, Any]) -> dict[str, Any]:
     with unit_of_work(engine, settings) as uow:
         if store.get_course(uow.conn, course_id) is None:
             raise not_found("course")
-        c = store.courses
-        uow.conn.execute(c.update().where(c.c.id == course_id).values(**body,
-                                                                        updated_at=utcnow()))
+        store.update_course(uow.conn, course_id, body | {"updated_at": utcnow()})
         audit.record(uow.conn, audit.acting(), "training.course_update", f"course:{course_id}")
         return dict(store.get_course(uow.conn, course_id)._mapping)
 
 
 # --- sessions ------------------------------------------------------------------------------
-def create_session(engine: Engine, settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
+def create_session(engine: Engine, settings: TrainingSettings,
+                   body: dict[str, Any]) -> dict[str, Any]:
     """Schedule a webinar session; publishes `session_scheduled`."""
     now = utcnow()
     starts = body["starts_at"]
@@ -76,13 +54,13 @@ def create_session(engine: Engine, settings: Settings, body: dict[str, Any]) -> 
     domain.check_schedule(starts, deadline, now)
     row = {"id": new_id(), "course_id": str(body["course_id"]), "starts_at": starts,
            "duration_minutes": body["duration_minutes"],
-           "capacity": body.get("capacity") or config.default_capacity(),
+           "capacity": body.get("capacity") or settings.default_capacity,
            "join_link": body["join_link"], "enrolment_deadline": deadline,
            "status": domain.SCHEDULED, "next_seq": 1, "created_at": now, "updated_at": now}
     with unit_of_work(engine, settings) as uow:
         if store.get_course(uow.conn, row["course_id"]) is None:
             raise not_found("course")
-        uow.conn.execute(store.sessions.insert().values(**row))
+        store.add_session(uow.conn, row)
         audit.record(uow.conn, audit.acting(), "training.session_schedule", f"session:{row['id']}")
         uow.publish(contracts.TRAINING_SESSION_SCHEDULED, {
             "session_id": row["id"], "course_id": row["course_id"],
@@ -90,7 +68,7 @@ def create_session(engine: Engine, settings: Settings, body: dict[str, Any]) -> 
         return queries.session_view(uow.conn, store.get_session(uow.conn, row["id"]))
 
 
-def update_session(engine: Engine, settings: Settings, session_id: str,
+def update_session(engine: Engine, settings: TrainingSettings, session_id: str,
                    body: dict[str, Any]) -> dict[str, Any]:
     """Move, resize or relink a session; more seats promote from the waitlist."""
     now = utcnow()
@@ -103,8 +81,7 @@ def update_session(engine: Engine, settings: Settings, session_id: str,
             body = body | {"starts_at": starts, "enrolment_deadline": deadline}
         if "capacity" in body:
             domain.check_capacity(body["capacity"], store.enrolled_count(uow.conn, s.id))
-        t = store.sessions
-        uow.conn.execute(t.update().where(t.c.id == s.id).values(**body, updated_at=now))
+        store.update_session(uow.conn, s.id, body | {"updated_at": now})
         audit.record(uow.conn, audit.acting(), "training.session_update", f"session:{s.id}")
         seats.promote(uow.conn, uow.publish, store.get_session(uow.conn, s.id))
         return queries.session_view(uow.conn, store.get_session(uow.conn, s.id))
@@ -118,19 +95,15 @@ def _moved_deadline(s: Any, starts: Any, given: Any) -> Any:
     return starts if s.enrolment_deadline == s.starts_at else min(s.enrolment_deadline, starts)
 
 
-def cancel_session(engine: Engine, settings: Settings, session_id: str) -> dict[str, Any]:
+def cancel_session(engine: Engine, settings: TrainingSettings,
+                   session_id: str) -> dict[str, Any]:
     """Cancel a session: every seat gets `cancelled` (session_cancelled), then the session."""
     now = utcnow()
     with unit_of_work(engine, settings) as uow:
         s = _open_session(uow.conn, session_id, now)
-        e = store.enrolments
-        active = uow.conn.execute(sa.select(e).where(
-            e.c.session_id == s.id, e.c.state.in_(domain.ACTIVE_SEATS)).order_by(e.c.seq)).all()
-        for seat in active:
+        for seat in store.active_seats(uow.conn, s.id):
             seats.cancel_seat(uow.conn, uow.publish, s, seat, "session_cancelled")
-        t = store.sessions
-        uow.conn.execute(t.update().where(t.c.id == s.id).values(status=domain.CANCELLED,
-                                                                 updated_at=now))
+        store.update_session(uow.conn, s.id, {"status": domain.CANCELLED, "updated_at": now})
         uow.publish(contracts.TRAINING_SESSION_CANCELLED,
                     {"session_id": s.id, "course_id": s.course_id})
         audit.record(uow.conn, audit.acting(), "training.session_cancel", f"session:{s.id}")
@@ -152,14 +125,14 @@ def _open_session(conn: Connection, session_id: str, now: Any) -> Any:
 
 
 # --- enrolment -----------------------------------------------------------------------------
-def enrol(engine: Engine, settings: Settings, owner: str, umkm_id: str,
+def enrol(engine: Engine, settings: TrainingSettings, owner: str, umkm_id: str,
           session_id: str) -> tuple[dict[str, Any], int]:
     """The owner's business takes a seat (201) or a waitlist place (202); the session row
     lock keeps capacity."""
     now = utcnow()
     with unit_of_work(engine, settings) as uow:
         conn = uow.conn
-        biz = owned_umkm(conn, umkm_id, owner)
+        biz = queries.owned_umkm(conn, settings, umkm_id, owner)
         s = store.lock_session(conn, session_id)
         if s is None:
             raise not_found("session")
@@ -172,14 +145,13 @@ def enrol(engine: Engine, settings: Settings, owner: str, umkm_id: str,
         state = domain.seat_for(s.capacity, store.enrolled_count(conn, s.id))
         values = {"state": state, "seq": s.next_seq, "province_code": biz.province_code,
                   "updated_at": now, "cancel_reason": None}
-        e, t = store.enrolments, store.sessions
-        conn.execute(t.update().where(t.c.id == s.id).values(next_seq=s.next_seq + 1))
+        store.update_session(conn, s.id, {"next_seq": s.next_seq + 1})
         if seat is None:  # a business that cancelled earlier may come back: reuse its row
-            conn.execute(e.insert().values(id=new_id(), session_id=s.id, umkm_id=umkm_id,
-                                           created_at=now, **values))
+            store.add_enrolment(conn, values | {"id": new_id(), "session_id": s.id,
+                                                "umkm_id": umkm_id, "created_at": now})
         else:
-            conn.execute(e.update().where(e.c.id == seat.id).values(**values))
-        data = seats.seat_data(s, umkm_id, biz.province_code)
+            store.update_enrolment(conn, seat.id, values)
+        data = seat_data(s, umkm_id, biz.province_code)
         if state == domain.ENROLLED:
             uow.publish(contracts.TRAINING_ENROLLED, data)
         else:
@@ -189,11 +161,11 @@ def enrol(engine: Engine, settings: Settings, owner: str, umkm_id: str,
     return view, 201 if state == domain.ENROLLED else 202
 
 
-def cancel_enrolment(engine: Engine, settings: Settings, owner: str, umkm_id: str,
+def cancel_enrolment(engine: Engine, settings: TrainingSettings, owner: str, umkm_id: str,
                      session_id: str) -> dict[str, Any]:
     """The owner's business gives up its seat or place; the waitlist head takes a freed seat."""
     with unit_of_work(engine, settings) as uow:
-        owned_umkm(uow.conn, umkm_id, owner)
+        queries.owned_umkm(uow.conn, settings, umkm_id, owner)
         s = _open_session(uow.conn, session_id, utcnow())
         seat = store.find_enrolment(uow.conn, s.id, umkm_id)
         if seat is None or seat.state not in domain.ACTIVE_SEATS:
@@ -203,3 +175,105 @@ def cancel_enrolment(engine: Engine, settings: Settings, owner: str, umkm_id: st
         if seat.state == domain.ENROLLED:
             seats.promote(uow.conn, uow.publish, s)
         return queries.my_enrolment(uow.conn, s.id, umkm_id)
+
+
+# --- completion: webinar attendance, or every module of a self-paced course ----------------
+def record_attendance(engine: Engine, settings: TrainingSettings, session_id: str,
+                      rows: list[tuple[int, str]],
+                      parse_errors: list[domain.RowError] | None = None) -> dict[str, Any]:
+    """All-or-nothing: every row must name a seat holder, else 422 and no change."""
+    if len(rows) > settings.max_attendance_rows:
+        raise ApiError(413, "attendance_too_large",
+                       f"Maksimal {settings.max_attendance_rows} baris per laporan.",
+                       f"At most {settings.max_attendance_rows} rows per report.")
+    now = utcnow()
+    with unit_of_work(engine, settings) as uow:
+        s = _started_session(uow.conn, session_id, now)
+        seat_rows = store.seats_of(uow.conn, s.id)
+        ids, errors = domain.check_attendance_rows(
+            rows, {u: r.state for u, r in seat_rows.items()},
+            store.withdrawn_among(uow.conn, list(seat_rows)))
+        errors = sorted((parse_errors or []) + errors, key=lambda x: x.row)
+        if errors:
+            raise _invalid_rows(errors)
+        certificates = []
+        for uid in ids:
+            seat = seat_rows[uid]
+            if seat.state == domain.ATTENDED:  # a re-uploaded report changes nothing
+                number = store.certificate_number(uow.conn, uid, s.id)
+            else:
+                store.update_enrolment(uow.conn, seat.id, {"state": domain.ATTENDED,
+                                                           "updated_at": now})
+                uow.publish(contracts.TRAINING_ATTENDED, seat_data(s, uid, seat.province_code))
+                number = _complete(uow.conn, uow.publish, uid, s.course_id, s.id, "webinar",
+                                   seat.province_code, now)
+            certificates.append({"umkm_id": uid, "certificate_number": number})
+        recorded = sum(seat_rows[uid].state != domain.ATTENDED for uid in ids)
+        audit.record(uow.conn, audit.acting(), "training.attendance", f"session:{s.id}",
+                     rows=len(ids), recorded=recorded)
+    return {"session_id": s.id, "recorded": recorded,
+            "already_recorded": len(ids) - recorded, "certificates": certificates}
+
+
+def _started_session(conn: Connection, session_id: str, now: datetime) -> Any:
+    """The locked session, if attendance can be recorded (not cancelled, started)."""
+    s = store.lock_session(conn, session_id)
+    if s is None:
+        raise not_found("session")
+    if s.status == domain.CANCELLED:
+        raise conflict("session_cancelled", "Sesi ini telah dibatalkan.",
+                       "This session has been cancelled.")
+    if s.starts_at > now:
+        raise conflict("session_not_started", "Sesi belum dimulai; kehadiran belum bisa "
+                       "dicatat.", "The session has not started; attendance cannot be "
+                       "recorded yet.")
+    return s
+
+
+def _invalid_rows(errors: list[domain.RowError]) -> ApiError:
+    """422 listing every bad row; nothing of the report was applied."""
+    rows: dict[str, list[dict[str, str]]] = {}
+    for e in errors:
+        rows.setdefault(str(e.row), []).append(field_error(e.code, e.message_id, e.message_en))
+    return ApiError(422, "attendance_invalid",
+                    f"Laporan kehadiran berisi {len(errors)} kesalahan; tidak ada yang disimpan.",
+                    f"The attendance report has {len(errors)} error(s); nothing was recorded.",
+                    errors={"rows": rows})
+
+
+def module_done(engine: Engine, settings: TrainingSettings, owner: str, umkm_id: str,
+                course_id: str, module_key: str) -> dict[str, Any]:
+    """Mark a module done for the owner's business (idempotent); the last one completes the
+    course with a certificate."""
+    now = utcnow()
+    with unit_of_work(engine, settings) as uow:
+        conn = uow.conn
+        biz = queries.owned_umkm(conn, settings, umkm_id, owner)
+        course = store.get_course(conn, course_id)
+        if course is None:
+            raise not_found("course")
+        keys = [m["key"] for m in course.modules]
+        if module_key not in keys:
+            raise not_found("module")
+        done = store.modules_done(conn, umkm_id, course_id)
+        if module_key not in done:
+            store.add_module_done(conn, umkm_id, course_id, module_key, now)
+            done.add(module_key)
+        number = store.certificate_number(conn, umkm_id, course_id)
+        if number is None and domain.course_complete(keys, done):
+            number = _complete(conn, uow.publish, umkm_id, course_id, course_id, "elearning",
+                               biz.province_code, now)
+    return queries.course_progress(course, done, number)
+
+
+def _complete(conn: Connection, publish: Publish, umkm_id: str, course_id: str, key_id: str,
+              kind: str, province: str, now: datetime) -> str:
+    """Record one completion with a fresh certificate number and publish `completed`."""
+    number = domain.certificate_number(kind, now)
+    store.add_completion(conn, {"id": new_id(), "umkm_id": umkm_id, "course_id": course_id,
+                                "key_id": key_id, "kind": kind,
+                                "certificate_number": number, "completed_at": now})
+    publish(contracts.TRAINING_COMPLETED, {
+        "key_id": key_id, "umkm_id": umkm_id, "course_id": course_id,
+        "province_code": province, "kind": kind, "certificate_number": number})
+    return number

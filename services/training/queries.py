@@ -8,8 +8,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.common import umkm_directory
 from services.common.db.engine import utcnow
-from services.common.http.errors import ApiError, not_found
+from services.common.http.errors import ApiError, conflict, not_found
 from services.training import domain, store
+from services.training.config import TrainingSettings
 
 
 def session_view(conn: Connection, s: Any, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -76,6 +77,31 @@ def not_owner() -> ApiError:
                     "This business does not belong to your account.")
 
 
+def known_umkm(conn: Connection, settings: TrainingSettings,
+               umkm_id: str) -> umkm_directory.KnownUmkm:
+    """The business from our read model; 409 with Retry-After until its registration lands."""
+    biz = umkm_directory.find(conn, umkm_id)
+    if biz is None:
+        raise ApiError(409, "umkm_not_known_yet",
+                       "UMKM belum dikenal layanan pelatihan; coba lagi sebentar.",
+                       "This business is not known to the training service yet; retry shortly.",
+                       headers={"Retry-After": str(settings.retry_after_seconds)})
+    if not biz.active:
+        raise conflict("umkm_withdrawn", "UMKM ini telah menarik pendaftarannya.",
+                       "This business has withdrawn its registration.")
+    return biz
+
+
+def owned_umkm(conn: Connection, settings: TrainingSettings, umkm_id: str,
+               owner: str) -> umkm_directory.KnownUmkm:
+    """The business, if the caller (`owner`: their account subject) owns it, from our read
+    model of registrations and claims; 403 otherwise."""
+    biz = known_umkm(conn, settings, umkm_id)
+    if biz.owner_subject is None or biz.owner_subject != owner:
+        raise not_owner()
+    return biz
+
+
 def owned_ids(conn: Connection, owner: str, umkm_id: str | None = None) -> list[str]:
     """The caller's live businesses (from the read model), or just `umkm_id` if it is one of
     them; 403 if it is not."""
@@ -116,6 +142,27 @@ def my_completions(conn: Connection, umkm_ids: list[str], limit: int,
     rows = conn.execute(sa.select(c).where(c.c.umkm_id.in_(umkm_ids))
                         .order_by(c.c.completed_at.desc(), c.c.id).limit(limit).offset(offset))
     return [dict(r._mapping) for r in rows]
+
+
+def course_progress(course: Any, done: set[str], number: str | None) -> dict[str, Any]:
+    """How far a business is through a self-paced course, in the course's module order."""
+    keys = [m["key"] for m in course.modules]
+    return {"course_id": course.id, "modules_total": len(keys),
+            "modules_done": [k for k in keys if k in done],
+            "completed": number is not None, "certificate_number": number}
+
+
+def progress(engine: Engine, settings: TrainingSettings, owner: str, umkm_id: str,
+             course_id: str) -> dict[str, Any]:
+    """The owner's business's progress through a self-paced course."""
+    with engine.connect() as conn:
+        owned_umkm(conn, settings, umkm_id, owner)
+        course = store.get_course(conn, course_id)
+        if course is None:
+            raise not_found("course")
+        done = store.modules_done(conn, umkm_id, course_id)
+        number = store.certificate_number(conn, umkm_id, course_id)
+    return course_progress(course, done, number)
 
 
 def certificate_not_found() -> ApiError:

@@ -1,11 +1,11 @@
-"""Seat moves shared by the API handlers and the withdrawn-event cascade: cancel a seat,
-promote from the waitlist. Callers hold the session row lock and pass how to publish."""
+"""Seat moves (cancel a seat, promote from the waitlist, the withdrawn cascade); a module of
+their own because both the handlers and the consumer's withdrawn cascade make them. Callers
+hold the session row lock and pass how to publish."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.common.db.engine import utcnow
@@ -24,9 +24,8 @@ def seat_data(session: Any, umkm_id: str, province_code: str) -> dict[str, Any]:
 def cancel_seat(conn: Connection, publish: Publish, session: Any, seat: Any,
                 reason: str) -> None:
     """Cancel one enrolled/waitlisted seat and say so (`cancelled` with its reason)."""
-    e = store.enrolments
-    conn.execute(e.update().where(e.c.id == seat.id).values(
-        state=domain.SEAT_CANCELLED, cancel_reason=reason, updated_at=utcnow()))
+    store.update_enrolment(conn, seat.id, {"state": domain.SEAT_CANCELLED,
+                                           "cancel_reason": reason, "updated_at": utcnow()})
     publish(contracts.TRAINING_CANCELLED, seat_data(session, seat.umkm_id, seat.province_code)
             | {"previous_state": seat.state, "reason": reason})
 
@@ -38,11 +37,9 @@ def promote(conn: Connection, publish: Publish, session: Any) -> list[str]:
     waiting = store.waitlist(conn, session.id)
     enrolled = store.enrolled_count(conn, session.id)
     heads = domain.to_promote(session.capacity, enrolled, [w.id for w in waiting])
-    e = store.enrolments
     promoted = []
     for w in waiting[:len(heads)]:
-        conn.execute(e.update().where(e.c.id == w.id).values(state=domain.ENROLLED,
-                                                             updated_at=utcnow()))
+        store.update_enrolment(conn, w.id, {"state": domain.ENROLLED, "updated_at": utcnow()})
         publish(contracts.TRAINING_PROMOTED, seat_data(session, w.umkm_id, w.province_code))
         promoted.append(w.umkm_id)
     return promoted
@@ -50,11 +47,7 @@ def promote(conn: Connection, publish: Publish, session: Any) -> list[str]:
 
 def cancel_all_of(conn: Connection, publish: Publish, umkm_id: str) -> int:
     """The withdrawn cascade: cancel the business's seats in upcoming sessions, refill them."""
-    e, s = store.enrolments, store.sessions
-    session_ids = sorted(conn.execute(
-        sa.select(e.c.session_id).join(s, s.c.id == e.c.session_id).where(
-            e.c.umkm_id == umkm_id, e.c.state.in_(domain.ACTIVE_SEATS),
-            s.c.status == domain.SCHEDULED, s.c.starts_at > utcnow())).scalars())
+    session_ids = store.upcoming_session_ids_of(conn, umkm_id, utcnow())
     for sid in session_ids:  # sorted: a fixed lock order never deadlocks with another cascade
         session = store.lock_session(conn, sid)
         seat = store.find_enrolment(conn, sid, umkm_id)

@@ -1,4 +1,5 @@
-"""Training tables (SQLAlchemy Core) and the repository queries the handlers use."""
+"""Training tables (SQLAlchemy Core) and the repository: the statements the handlers, the
+seat moves and the queries run."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.common import audit, umkm_directory
+from services.common.db import dialect
 from services.common.db.engine import UtcDateTime, new_metadata
 from services.common.http import ratelimit
 from services.training.domain import ACTIVE_SEATS, ENROLLED, SCHEDULED, WAITLISTED
@@ -141,3 +143,82 @@ def get_course(conn: Connection, course_id: str) -> Any:
 
 def get_session(conn: Connection, session_id: str) -> Any:
     return conn.execute(sa.select(sessions).where(sessions.c.id == session_id)).first()
+
+
+# --- writes --------------------------------------------------------------------------------
+def add_course(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(courses.insert().values(**row))
+
+
+def update_course(conn: Connection, course_id: str, values: dict[str, Any]) -> None:
+    conn.execute(courses.update().where(courses.c.id == course_id).values(**values))
+
+
+def add_session(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(sessions.insert().values(**row))
+
+
+def update_session(conn: Connection, session_id: str, values: dict[str, Any]) -> None:
+    conn.execute(sessions.update().where(sessions.c.id == session_id).values(**values))
+
+
+def active_seats(conn: Connection, session_id: str) -> list[Any]:
+    """Enrolled and waitlisted rows of a session in arrival order."""
+    e = enrolments
+    return list(conn.execute(sa.select(e).where(
+        e.c.session_id == session_id, e.c.state.in_(ACTIVE_SEATS)).order_by(e.c.seq)))
+
+
+def seats_of(conn: Connection, session_id: str) -> dict[str, Any]:
+    """Every enrolment row of a session, by business id."""
+    e = enrolments
+    return {r.umkm_id: r for r in conn.execute(sa.select(e).where(e.c.session_id == session_id))}
+
+
+def add_enrolment(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(enrolments.insert().values(**values))
+
+
+def update_enrolment(conn: Connection, enrolment_id: str, values: dict[str, Any]) -> None:
+    conn.execute(enrolments.update().where(enrolments.c.id == enrolment_id).values(**values))
+
+
+def upcoming_session_ids_of(conn: Connection, umkm_id: str, now: datetime) -> list[str]:
+    """Sessions not yet started in which the business holds a seat or a waitlist place, in
+    id order (a fixed lock order)."""
+    e, s = enrolments, sessions
+    return sorted(conn.execute(
+        sa.select(e.c.session_id).join(s, s.c.id == e.c.session_id).where(
+            e.c.umkm_id == umkm_id, e.c.state.in_(ACTIVE_SEATS),
+            s.c.status == SCHEDULED, s.c.starts_at > now)).scalars())
+
+
+def withdrawn_among(conn: Connection, umkm_ids: list[str]) -> frozenset[str]:
+    """Those of these businesses that have withdrawn (per our read model)."""
+    d = directory
+    return frozenset(conn.execute(sa.select(d.c.umkm_id).where(
+        dialect.any_of(conn, d.c.umkm_id, umkm_ids), d.c.status == "withdrawn")).scalars())
+
+
+def add_completion(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(completions.insert().values(**values))
+
+
+def certificate_number(conn: Connection, umkm_id: str, key_id: str) -> str | None:
+    """The certificate of this business for a session (or a self-paced course), if any."""
+    c = completions
+    number = conn.execute(sa.select(c.c.certificate_number).where(
+        c.c.umkm_id == umkm_id, c.c.key_id == key_id)).scalar()
+    return str(number) if number is not None else None
+
+
+def modules_done(conn: Connection, umkm_id: str, course_id: str) -> set[str]:
+    p = module_progress
+    return set(conn.execute(sa.select(p.c.module_key).where(
+        p.c.umkm_id == umkm_id, p.c.course_id == course_id)).scalars())
+
+
+def add_module_done(conn: Connection, umkm_id: str, course_id: str, module_key: str,
+                    at: datetime) -> None:
+    conn.execute(module_progress.insert().values(umkm_id=umkm_id, course_id=course_id,
+                                                 module_key=module_key, done_at=at))

@@ -88,10 +88,12 @@ def test_an_unknown_or_malformed_number_is_a_404(env: Any, number: str) -> None:
     assert problem["message_id"] and problem["message_en"]
 
 
-def test_each_client_has_its_own_quota(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    client, _, engine = env
+def test_each_client_has_its_own_quota(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Knobs are read once, when the app is built.
     monkeypatch.setenv("TRAINING_CERTIFICATE_RATE_LIMIT", "3")
     monkeypatch.setenv("TRAINING_RATE_WINDOW_SECONDS", "3600")
+    app, engine = build(Settings.from_env("training", database_url=db_url))
+    client = app.test_client()
     url = "/v1/certificates/BBI-E-2026-0000000000"
 
     def check(addr: str) -> Any:
@@ -105,6 +107,7 @@ def test_each_client_has_its_own_quota(env: Any, monkeypatch: pytest.MonkeyPatch
     with engine.connect() as conn:
         keys = conn.execute(sa.select(rate_limits.c.client_key)).scalars().all()
     assert keys and not [k for k in keys if "10.1.0" in k]  # addresses are stored hashed
+    engine.dispose()
 
 
 def test_behind_one_trusted_hop_the_forwarded_client_counts(
