@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from services.campaign import handlers, queries, schemas
 from services.campaign.config import CampaignSettings, campaign_settings
 from services.campaign.identity import Official, official_from
+from services.common.http import csv_export
 from services.common.http.auth import current_principal, require_role
 from services.common.http.web import get_engine, get_settings
 
@@ -142,16 +143,8 @@ class ExportCsv(MethodView):
     @blp.doc(**SECURED)
     def get(self, code: str) -> Response:
         """Ekspor pembelian (CSV) / export purchases as CSV (operator)."""
-        rows = queries.export_csv(get_engine(), code)
-        first = next(rows)  # resolves the campaign now, so an unknown code answers 404
-        body = stream_with_context(_chain(first, rows))
-        return Response(body, mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="campaign-{code}-purchases.csv"'})
-
-
-def _chain(first: str, rest: Any) -> Any:
-    yield first
-    yield from rest
+        return csv_export.response(queries.export_csv(get_engine(), code),
+                                   f"campaign-{code}-purchases.csv")
 
 
 @blp.route("/<code>/totals")

@@ -2,8 +2,6 @@
 figures (totals, leaderboards) and the operator's CSV export."""
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +11,7 @@ from sqlalchemy.engine import Engine
 from services.campaign import domain, store
 from services.campaign.identity import Official
 from services.common import audit, umkm_directory
+from services.common.http import csv_export
 from services.common.http.errors import ApiError, field_error, not_found
 from services.common.reference import province_name
 
@@ -133,27 +132,13 @@ def export_csv(engine: Engine, code: str) -> Iterator[str]:
     with engine.begin() as conn:
         campaign_id = campaign_or_404(conn, code).id
         audit.record(conn, audit.acting(), "campaign.export", f"campaign:{code}")
-    buf = io.StringIO()
-    out = csv.writer(buf)
+    yield from csv_export.chunks(CSV_COLUMNS, _export_batches(engine, campaign_id))
 
-    def flush() -> str:
-        text = buf.getvalue()
-        buf.seek(0)
-        buf.truncate()
-        return text
 
-    out.writerow(CSV_COLUMNS)
-    yield flush()
+def _export_batches(engine: Engine, campaign_id: str) -> Iterator[list[list[Any]]]:
     with engine.connect() as conn:
         for part in store.purchases_of(conn, campaign_id):
-            for r in part:
-                out.writerow([r.id, r.official_id, r.agency, r.umkm_id or "", r.province_code,
-                              r.platform, _safe(r.order_ref), r.amount_idr,
-                              domain.to_wib(r.purchased_at).isoformat(),
-                              domain.to_wib(r.recorded_at).isoformat()])
-            yield flush()
-
-
-def _safe(text: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas: neutralise (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+            yield [[r.id, r.official_id, r.agency, r.umkm_id or "", r.province_code, r.platform,
+                    csv_export.safe_cell(r.order_ref), r.amount_idr,
+                    domain.to_wib(r.purchased_at).isoformat(),
+                    domain.to_wib(r.recorded_at).isoformat()] for r in part]
