@@ -62,25 +62,12 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return value
 
 
-def new_metadata() -> sa.MetaData:
-    """A service's metadata, already holding the shared plumbing tables."""
+def new_metadata(outbox: bool = True) -> sa.MetaData:
+    """A service's metadata, already holding the shared plumbing tables (the outbox only
+    where the service publishes events: metrics publishes nothing)."""
     md = sa.MetaData(naming_convention=NAMING)
-    sa.Table(
-        "outbox", md,
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  primary_key=True, autoincrement=True),
-        sa.Column("topic", sa.String(100), nullable=False),
-        sa.Column("key", sa.String(100), nullable=False),
-        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
-        sa.Column("event_type", sa.String(100), nullable=False),
-        sa.Column("payload", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", UtcDateTime, nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("last_error", sa.Text),
-        # Per-row state: 'pending' rows are published; 'parked' rows failed too often.
-        sa.Column("state", sa.String(10), nullable=False, server_default="pending"),
-        sa.Index("ix_outbox_state_id", "state", "id"),
-    )
+    if outbox:
+        _outbox(md)
     sa.Table(
         "processed_events", md,
         sa.Column("event_id", sa.String(36), primary_key=True),
@@ -108,6 +95,25 @@ def new_metadata() -> sa.MetaData:
         sa.Index("ix_idempotency_keys_created_at", "created_at"),  # expired keys are deleted
     )
     return md
+
+
+def _outbox(md: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "outbox", md,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                  primary_key=True, autoincrement=True),
+        sa.Column("topic", sa.String(100), nullable=False),
+        sa.Column("key", sa.String(100), nullable=False),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text),
+        # Per-row state: 'pending' rows are published; 'parked' rows failed too often.
+        sa.Column("state", sa.String(10), nullable=False, server_default="pending"),
+        sa.Index("ix_outbox_state_id", "state", "id"),
+    )
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
