@@ -93,3 +93,19 @@ def create_pruning_indexes(op: Any) -> None:
 def drop_pruning_indexes(op: Any) -> None:
     op.drop_index("ix_idempotency_keys_created_at", "idempotency_keys")
     op.drop_index("ix_processed_events_processed_at", "processed_events")
+
+
+def create_rate_limits(op: Any) -> None:
+    """Per-client request counters (services/common/http/ratelimit.py), where a service
+    limits a public endpoint."""
+    op.create_table(
+        "rate_limits",
+        sa.Column("client_key", sa.String(length=64), nullable=False),
+        sa.Column("window_start", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("hits", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("client_key", "window_start", name=op.f("pk_rate_limits")),
+    )
+
+
+def drop_rate_limits(op: Any) -> None:
+    op.drop_table("rate_limits")

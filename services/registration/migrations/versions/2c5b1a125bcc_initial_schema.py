@@ -34,12 +34,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('code', name=op.f('pk_partners')),
     sa.UniqueConstraint('api_key_hash', name=op.f('uq_partners_api_key_hash'))
     )
-    op.create_table('rate_limits',
-    sa.Column('client_key', sa.String(length=64), nullable=False),
-    sa.Column('window_start', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('hits', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('client_key', 'window_start', name=op.f('pk_rate_limits'))
-    )
+    plumbing.create_rate_limits(op)
     op.create_table('umkm',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
@@ -104,7 +99,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_umkm_province_status')
 
     op.drop_table('umkm')
-    op.drop_table('rate_limits')
+    plumbing.drop_rate_limits(op)
     op.drop_table('partners')
     plumbing.drop_tables(op)
     # ### end Alembic commands ###

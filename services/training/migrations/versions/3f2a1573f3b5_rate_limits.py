@@ -10,8 +10,9 @@ Create Date: 2026-12-02 12:30:00
 """
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from services.common.db import plumbing
 
 revision: str = "3f2a1573f3b5"
 down_revision: str | Sequence[str] | None = "0b91913f1de7"
@@ -20,14 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "rate_limits",
-        sa.Column("client_key", sa.String(length=64), nullable=False),
-        sa.Column("window_start", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("hits", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("client_key", "window_start", name=op.f("pk_rate_limits")),
-    )
+    plumbing.create_rate_limits(op)
 
 
 def downgrade() -> None:
-    op.drop_table("rate_limits")
+    plumbing.drop_rate_limits(op)
