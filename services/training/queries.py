@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from services.common import umkm_directory
@@ -39,11 +38,8 @@ def get_session(engine: Engine, session_id: str) -> dict[str, Any]:
 
 
 def list_courses(engine: Engine, limit: int, offset: int) -> list[dict[str, Any]]:
-    c = store.courses
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(c).order_by(c.c.created_at, c.c.id)
-                            .limit(limit).offset(offset))
-        return [dict(r._mapping) for r in rows]
+        return [dict(r._mapping) for r in store.list_courses(conn, limit, offset)]
 
 
 def get_course(engine: Engine, course_id: str) -> dict[str, Any]:
@@ -127,21 +123,14 @@ def mine(engine: Engine, owner: str, umkm_id: str | None, limit: int, offset: in
 def my_enrolments(conn: Connection, umkm_ids: list[str], limit: int,
                   offset: int) -> list[dict[str, Any]]:
     """The seats of these businesses (the caller's), newest session first."""
-    e, s = store.enrolments, store.sessions
-    rows = conn.execute(
-        sa.select(e, s.c.id.label("sid")).join(s, s.c.id == e.c.session_id)
-        .where(e.c.umkm_id.in_(umkm_ids)).order_by(s.c.starts_at.desc(), s.c.id, e.c.umkm_id)
-        .limit(limit).offset(offset)).all()
+    rows = store.enrolments_of(conn, umkm_ids, limit, offset)
     return [_enrolment_view(conn, r, store.get_session(conn, r.sid)) for r in rows]
 
 
 def my_completions(conn: Connection, umkm_ids: list[str], limit: int,
                    offset: int) -> list[dict[str, Any]]:
     """The completions (certificates) of these businesses (the caller's), newest first."""
-    c = store.completions
-    rows = conn.execute(sa.select(c).where(c.c.umkm_id.in_(umkm_ids))
-                        .order_by(c.c.completed_at.desc(), c.c.id).limit(limit).offset(offset))
-    return [dict(r._mapping) for r in rows]
+    return [dict(r._mapping) for r in store.completions_of(conn, umkm_ids, limit, offset)]
 
 
 def course_progress(course: Any, done: set[str], number: str | None) -> dict[str, Any]:
@@ -178,13 +167,8 @@ def certificate(engine: Engine, text: str) -> dict[str, Any]:
     number = domain.normal_certificate_number(text)
     if number is None:
         raise certificate_not_found()
-    c, k, d = store.completions, store.courses, store.directory
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(c.c.certificate_number, c.c.kind, c.c.completed_at,
-                      k.c.title.label("course_title"), d.c.trade_name, d.c.status)
-            .join(k, k.c.id == c.c.course_id).outerjoin(d, d.c.umkm_id == c.c.umkm_id)
-            .where(c.c.certificate_number == number)).first()
+        row = store.find_certificate(conn, number)
     if row is None:
         raise certificate_not_found()
     return {"certificate_number": row.certificate_number, "course_title": row.course_title,

@@ -222,3 +222,39 @@ def add_module_done(conn: Connection, umkm_id: str, course_id: str, module_key: 
                     at: datetime) -> None:
     conn.execute(module_progress.insert().values(umkm_id=umkm_id, course_id=course_id,
                                                  module_key=module_key, done_at=at))
+
+
+# --- reads ---------------------------------------------------------------------------------
+def list_courses(conn: Connection, limit: int, offset: int) -> list[Any]:
+    c = courses
+    return list(conn.execute(sa.select(c).order_by(c.c.created_at, c.c.id)
+                             .limit(limit).offset(offset)))
+
+
+def enrolments_of(conn: Connection, umkm_ids: list[str], limit: int, offset: int) -> list[Any]:
+    """A page of these businesses' seats (with `sid`, the session id), newest session first."""
+    e, s = enrolments, sessions
+    return list(conn.execute(
+        sa.select(e, s.c.id.label("sid")).join(s, s.c.id == e.c.session_id)
+        .where(e.c.umkm_id.in_(umkm_ids)).order_by(s.c.starts_at.desc(), s.c.id, e.c.umkm_id)
+        .limit(limit).offset(offset)))
+
+
+def completions_of(conn: Connection, umkm_ids: list[str], limit: int,
+                   offset: int) -> list[Any]:
+    """A page of these businesses' completions, newest first."""
+    c = completions
+    return list(conn.execute(sa.select(c).where(c.c.umkm_id.in_(umkm_ids))
+                             .order_by(c.c.completed_at.desc(), c.c.id)
+                             .limit(limit).offset(offset)))
+
+
+def find_certificate(conn: Connection, number: str) -> Any:
+    """A certificate by number with its course title and the business's catalogue name and
+    directory status (the owner is not joined in)."""
+    c, k, d = completions, courses, directory
+    return conn.execute(
+        sa.select(c.c.certificate_number, c.c.kind, c.c.completed_at,
+                  k.c.title.label("course_title"), d.c.trade_name, d.c.status)
+        .join(k, k.c.id == c.c.course_id).outerjoin(d, d.c.umkm_id == c.c.umkm_id)
+        .where(c.c.certificate_number == number)).first()
