@@ -23,14 +23,15 @@ import httpx
 import sqlalchemy as sa
 
 from bench.common import Row, median_of
-from services.common.config import REPO_ROOT, Settings
+from services.common.config import REPO_ROOT
 from services.common.db.engine import bulk_insert, make_engine, utcnow
 from services.common.db.migrations import upgrade
-from services.registration import config, partner, partner_batch
-from services.registration.handlers import new_row
-from services.registration.partner import create_partner
-from services.registration.partner_outbox import outbox_rows
-from services.registration.store import metadata, umkm, umkm_platforms
+from services.registration.config import RegistrationSettings, load_settings
+from services.registration.partner import handlers
+from services.registration.partner import items as batch_items
+from services.registration.partner.events import outbox_rows
+from services.registration.partner.handlers import create_partner
+from services.registration.store import metadata, new_row, umkm, umkm_platforms
 
 DEFAULT_N = 100_000
 PARTNER = ("benchmart", "tokopedia", "Bench Mart")
@@ -40,6 +41,8 @@ _PROVINCES = ("11", "31", "32", "33", "35", "51", "64", "65", "73", "94")
 # Batches a partner sends at a time: one, and as many as the web has workers (2, gunicorn.conf).
 IN_FLIGHT = (1, 2)
 INSERT_BATCHES = 2  # executemany is slow: the reference INSERT row times the first two batches
+# The knobs the web process reads from the same environment (consent version, batch size).
+_SETTINGS = load_settings()
 _TABLES = ("umkm_platforms", "umkm", "outbox", "idempotency_keys")
 
 
@@ -59,7 +62,7 @@ def merchant(i: int) -> dict[str, Any]:
         "address": f"Jl. Pasar No. {i % 500 + 1}", "postal_code": f"{10110 + i % 80000}",
         "kbli_code": _KBLI[i % len(_KBLI)], "capital_idr": 10_000_000 + (i % 1000) * 1_000_000,
         "platforms": ["tokopedia"] if i % 3 else ["tokopedia", "shopee"], "qris": i % 2 == 0,
-        "consent": {"given": True, "version": config.consent_version()},
+        "consent": {"given": True, "version": _SETTINGS.consent_version},
     }
 
 
@@ -125,14 +128,16 @@ def _bodies(n: int, batch: int) -> list[tuple[int, bytes]]:
     return out
 
 
-def _raw_rows(settings: Settings, n: int, platform: str) -> list[tuple[list, list, list]]:
+def _raw_rows(settings: RegistrationSettings, n: int,
+              platform: str) -> list[tuple[list, list, list]]:
     """The rows the endpoint writes, built before timing: per batch (umkm, umkm_platforms,
     outbox). Built with the path's own functions: only the inserts are timed."""
     batches = []
-    size = config.partner_max_items()
+    size = _SETTINGS.partner_max_items
     for start in range(0, n, size):
         now = utcnow()
-        _, valid = partner.validate_items([merchant(i) for i in range(start, min(n, start + size))])
+        _, valid = batch_items.validate_items(
+            settings, [merchant(i) for i in range(start, min(n, start + size))])
         rows = [new_row(settings, d, now, "partner", "registered", PARTNER[0]) for _, d in valid]
         plats = [{"umkm_id": r["id"], "platform": platform, "store_url": d["store_url"],
                   "onboarded_at": now} for r, (_, d) in zip(rows, valid, strict=True)]
@@ -145,9 +150,9 @@ def run(kafka: str, pg_url: str, n: int = DEFAULT_N, runs: int = 3) -> list[Row]
     del kafka  # the path ends in the outbox; the relay has its own benchmark
     upgrade("registration", pg_url)
     engine = make_engine(pg_url)
-    settings = Settings.from_env("registration", database_url=pg_url)
+    settings = load_settings(database_url=pg_url)
     api_key = create_partner(engine, settings, *PARTNER)
-    batch = config.partner_max_items()
+    batch = _SETTINGS.partner_max_items
     bodies = _bodies(n, batch)
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
 
@@ -239,7 +244,7 @@ def profile(n: int = 10_000) -> None:
     url = create_database(testing_infra.postgres_for_tests(), f"bench_prof_{int(time.time())}")
     upgrade("registration", url)
     engine = make_engine(url)
-    settings = Settings.from_env("registration", database_url=url)
+    settings = load_settings(database_url=url)
     create_partner(engine, settings, *PARTNER)
     with engine.connect() as conn:
         who = conn.execute(sa.select(metadata.tables["partners"])).one()
@@ -248,8 +253,8 @@ def profile(n: int = 10_000) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         if prof:
             prof.enable()
-        items = partner.parse_batch(body, "application/json", n)
-        out = partner_batch.onboard_batch(engine, settings, who, items)
+        items = batch_items.parse_batch(body, "application/json", n)
+        out = handlers.onboard_batch(engine, settings, who, items)
         json.dumps(out, default=str)  # the response, as the endpoint encodes it
         if prof:
             prof.disable()

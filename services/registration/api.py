@@ -1,20 +1,27 @@
-"""HTTP endpoints: thin MethodViews (load -> handler -> dump)."""
+"""HTTP endpoints: thin MethodViews (load -> handler -> dump) for registrations, and the
+reference lists for forms. The partner endpoint is in partner/api.py."""
 from __future__ import annotations
 
-import itertools
 from functools import wraps
 from typing import Any
 
-from flask import Response, request, stream_with_context
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from services.common.http import csv_export
 from services.common.http.auth import current_principal, forbidden, require_role, unauthorized
 from services.common.http.errors import ApiError
-from services.common.http.web import get_engine, get_settings
+from services.common.http.web import get_engine
 from services.common.messaging import contracts
-from services.registration import config, handlers, queries, ratelimit, transitions
+from services.common.reference import KBLI_SECTIONS, PLATFORMS, provinces
+from services.registration import handlers, queries, ratelimit
+from services.registration.config import (
+    CONSENT_PURPOSE_EN,
+    CONSENT_PURPOSE_ID,
+    current_settings,
+)
 from services.registration.schemas import (
     ClaimIn,
     CurationIn,
@@ -32,6 +39,8 @@ from services.registration.schemas import (
 
 blp = Blueprint("umkm", __name__, url_prefix="/v1/umkm",
                 description="UMKM registration, status, operator workflow, withdrawal")
+reference_blp = Blueprint("reference", __name__, url_prefix="/v1/reference",
+                          description="Reference lists for forms")
 OPERATORS = ("operator", "admin")
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
@@ -40,8 +49,9 @@ def rate_limited(fn: Any) -> Any:
     """Refuse with 429 + Retry-After when this client used up its window."""
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        wait = ratelimit.hit(get_engine(), get_settings(), request.remote_addr or "unknown",
-                             config.rate_limit(), config.rate_window_seconds())
+        s = current_settings()
+        wait = ratelimit.hit(get_engine(), s, request.remote_addr or "unknown", s.rate_limit,
+                             s.rate_window_seconds)
         if wait is not None:
             raise ratelimit.too_many(wait)
         return fn(*args, **kwargs)
@@ -51,11 +61,10 @@ def rate_limited(fn: Any) -> Any:
 def _claims_limited() -> None:
     """Claim attempts (guesses of a NIK + NIB) count per client address and per account."""
     p = current_principal()
-    engine, settings = get_engine(), get_settings()
+    engine, s = get_engine(), current_settings()
     for client in ("claim:" + (request.remote_addr or "unknown"),
                    "claim-subject:" + (p.subject if p else "")):
-        wait = ratelimit.hit(engine, settings, client, config.claim_rate_limit(),
-                             config.rate_window_seconds())
+        wait = ratelimit.hit(engine, s, client, s.claim_rate_limit, s.rate_window_seconds)
         if wait is not None:
             raise ratelimit.too_many(wait)
 
@@ -110,7 +119,7 @@ class Umkm(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Register an UMKM: the signed-in owner (role umkm) becomes its owner."""
-        return handlers.register(get_engine(), get_settings(), data, _owner())
+        return handlers.register(get_engine(), current_settings(), data, _owner())
 
     @require_role(*OPERATORS)
     @blp.arguments(ListArgs, location="query")
@@ -125,7 +134,7 @@ class Umkm(MethodView):
         if best == "text/csv" and request.accept_mimetypes["text/csv"] > \
                 request.accept_mimetypes["application/json"]:
             return _csv(args)
-        return queries.page(get_engine(), args, get_settings().max_page_size, _staff())
+        return queries.page(get_engine(), args, current_settings().max_page_size, _staff())
 
 
 def _staff() -> Any:
@@ -136,11 +145,8 @@ def _staff() -> Any:
 
 
 def _csv(args: dict[str, Any]) -> Response:
-    gen = queries.export_csv(get_engine(), args, _staff())
-    # The first chunk is made now, so a bad cursor answers 400 before the 200 starts streaming.
-    first = next(gen)
-    return Response(stream_with_context(itertools.chain([first], gen)), mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="umkm.csv"'})
+    # A bad cursor or filter answers 400/403 before the 200 starts streaming.
+    return csv_export.response(queries.export_csv(get_engine(), args, _staff()), "umkm.csv")
 
 
 @blp.route("/export.csv")
@@ -166,7 +172,7 @@ class UmkmItem(MethodView):
         owner = _owner_or_staff(OPERATORS)
         if owner is None:  # staff: personal data, in scope only, and the read is audited
             return queries.operator_view(get_engine(), str(umkm_id), _staff())
-        return handlers.get(get_engine(), str(umkm_id), owner)
+        return queries.owner_view(get_engine(), str(umkm_id), owner)
 
     @blp.response(200, StatusOut)
     @blp.doc(security=BEARER)
@@ -174,7 +180,7 @@ class UmkmItem(MethodView):
     def delete(self, umkm_id: Any) -> dict[str, Any]:
         """Withdraw (UU 27/2022): its owner or an admin; personal data is erased."""
         owner = _owner_or_staff(("admin",))
-        return transitions.withdraw(get_engine(), get_settings(), str(umkm_id), owner,
+        return handlers.withdraw(get_engine(), current_settings(), str(umkm_id), owner,
                                     actor=_staff() if owner is None else None)
 
 
@@ -192,7 +198,7 @@ class Claims(MethodView):
         its owner's NIK and its NIB; from then on it is the signed-in owner's."""
         owner = _owner()
         _claims_limited()
-        return handlers.claim(get_engine(), get_settings(), owner, body["nik"], body["nib"])
+        return handlers.claim(get_engine(), current_settings(), owner, body["nik"], body["nib"])
 
 
 # Under /v1/umkm, not /v1/me: the Ingress sends /v1/me to the training service.
@@ -204,7 +210,7 @@ class MyUmkm(MethodView):
     def get(self) -> dict[str, Any]:
         """My businesses, each with its lifecycle: status (registered, verified, onboarded),
         the platforms it is onboarded on, and the curation decision with its reason."""
-        return handlers.owned(get_engine(), _owner(), get_settings().max_page_size)
+        return queries.owned(get_engine(), _owner(), current_settings().max_page_size)
 
 
 @blp.route("/<uuid:umkm_id>/verification")
@@ -216,7 +222,7 @@ class Verification(MethodView):
     @blp.doc(security=BEARER)
     def post(self, _body: dict[str, Any], umkm_id: Any) -> dict[str, Any]:
         """Verify a registration (operators in scope; audited)."""
-        return transitions.verify(get_engine(), get_settings(), str(umkm_id), _staff())
+        return handlers.verify(get_engine(), current_settings(), str(umkm_id), _staff())
 
 
 @blp.route("/<uuid:umkm_id>/platforms")
@@ -229,7 +235,7 @@ class Platforms(MethodView):
     def post(self, body: dict[str, Any], umkm_id: Any) -> dict[str, Any]:
         """Record onboarding on a digital platform, with the store link (operators in scope;
         audited)."""
-        return transitions.onboard(get_engine(), get_settings(), str(umkm_id),
+        return handlers.onboard(get_engine(), current_settings(), str(umkm_id),
                                    body["platform"], body["store_url"], _staff())
 
 
@@ -243,5 +249,39 @@ class Curation(MethodView):
     def post(self, body: dict[str, Any], umkm_id: Any) -> dict[str, Any]:
         """Curate for the procurement catalogue: approved / rejected with a reason (operators
         in scope; audited)."""
-        return transitions.curate(get_engine(), get_settings(), str(umkm_id),
+        return handlers.curate(get_engine(), current_settings(), str(umkm_id),
                                   body["decision"], body["reason"], _staff())
+
+
+@reference_blp.route("/provinces")
+class Provinces(MethodView):
+    @reference_blp.response(200)
+    def get(self) -> list[dict[str, str]]:
+        """The 38 provinces with their Kemendagri codes."""
+        return [{"code": c, "name": n} for c, n in sorted(provinces().items())]
+
+
+@reference_blp.route("/kbli-sections")
+class KbliSections(MethodView):
+    @reference_blp.response(200)
+    def get(self) -> list[dict[str, str]]:
+        """KBLI 2020 sections A-U."""
+        return [{"section": s, "title": t} for s, t in KBLI_SECTIONS.items()]
+
+
+@reference_blp.route("/platforms")
+class PlatformList(MethodView):
+    @reference_blp.response(200)
+    def get(self) -> list[dict[str, str]]:
+        """Digital platforms an UMKM can declare or be onboarded to."""
+        return [{"code": p.code, "name": p.name, "category": p.category}
+                for p in PLATFORMS.values()]
+
+
+@reference_blp.route("/consent")
+class Consent(MethodView):
+    @reference_blp.response(200)
+    def get(self) -> dict[str, str]:
+        """The processing purpose owners consent to, and its current version."""
+        return {"version": current_settings().consent_version,
+                "purpose_id": CONSENT_PURPOSE_ID, "purpose_en": CONSENT_PURPOSE_EN}

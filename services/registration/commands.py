@@ -5,8 +5,8 @@ import click
 
 from services.common.db.engine import make_engine
 from services.common.reference import PLATFORMS
-from services.registration import partner as partners
 from services.registration.config import load_settings
+from services.registration.partner import handlers as partners
 
 
 @click.group()

@@ -1,4 +1,5 @@
-"""Registration settings. Service-specific knobs (environment variables, read at call time):
+"""Registration settings: the shared ones plus the service's own knobs, typed and read once
+(load_settings) from these environment variables:
 
 - REGISTRATION_RATE_LIMIT: public registrations per client address per window (default 60)
 - REGISTRATION_RATE_WINDOW_SECONDS: the fixed window length (default 60)
@@ -13,9 +14,10 @@
 """
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, fields
 
-from services.common.config import Settings
+from services.common.config import Settings, env_int, env_str
+from services.common.http.web import get_settings
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9101
@@ -28,46 +30,43 @@ CONSENT_PURPOSE_EN = (
     "Bangga Buatan Indonesia national movement (Law 27/2022).")
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings of the registration service from the environment."""
-    return Settings.from_env("registration", **overrides)
+@dataclass(frozen=True)
+class RegistrationSettings(Settings):
+    """The shared settings plus registration's knobs (defaults as documented above)."""
+
+    rate_limit: int = 60  # public registrations per client address per window
+    rate_window_seconds: int = 60
+    claim_rate_limit: int = 10  # claim attempts per client address, and per account
+    trusted_proxies: int = 0  # proxies whose X-Forwarded-For entries are trusted
+    partner_max_items: int = 10_000
+    # 10,000 merchants do not fit the shared 1 MiB body limit.
+    partner_max_body_bytes: int = 8 * 1024 * 1024
+    consent_version: str = "2025-01"  # the purpose version owners consent to today
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+def load_settings(**overrides: object) -> RegistrationSettings:
+    """Settings of the registration service from the environment; `overrides` win."""
+    knobs: dict[str, object] = dict(
+        rate_limit=env_int("REGISTRATION_RATE_LIMIT", 60),
+        rate_window_seconds=env_int("REGISTRATION_RATE_WINDOW_SECONDS", 60),
+        claim_rate_limit=env_int("REGISTRATION_CLAIM_RATE_LIMIT", 10),
+        trusted_proxies=env_int("REGISTRATION_TRUSTED_PROXIES", 0),
+        partner_max_items=env_int("REGISTRATION_PARTNER_MAX_ITEMS", 10_000),
+        partner_max_body_bytes=env_int("REGISTRATION_PARTNER_MAX_BODY_BYTES", 8 * 1024 * 1024),
+        consent_version=env_str("REGISTRATION_CONSENT_VERSION", "2025-01"),
+    )
+    return RegistrationSettings.from_env("registration", **(knobs | overrides))
 
 
-def rate_limit() -> int:
-    """Public registrations allowed per client address per window."""
-    return _int("REGISTRATION_RATE_LIMIT", 60)
+def registration_settings(settings: Settings) -> RegistrationSettings:
+    """`settings` as registration's own: shared settings built elsewhere (a test, the CLI)
+    keep their values and get this service's knobs from the environment."""
+    if isinstance(settings, RegistrationSettings):
+        return settings
+    shared = {f.name: getattr(settings, f.name) for f in fields(Settings) if f.name != "service"}
+    return load_settings(**shared)
 
 
-def rate_window_seconds() -> int:
-    """Length of the fixed rate-limit window."""
-    return _int("REGISTRATION_RATE_WINDOW_SECONDS", 60)
-
-
-def claim_rate_limit() -> int:
-    """Claim attempts allowed per client address, and per account, per window."""
-    return _int("REGISTRATION_CLAIM_RATE_LIMIT", 10)
-
-
-def trusted_proxies() -> int:
-    """How many proxies' X-Forwarded-For entries to trust."""
-    return _int("REGISTRATION_TRUSTED_PROXIES", 0)
-
-
-def partner_max_items() -> int:
-    """Largest partner batch accepted."""
-    return _int("REGISTRATION_PARTNER_MAX_ITEMS", 10_000)
-
-
-def partner_max_body_bytes() -> int:
-    """Body limit of the partner endpoint (10,000 merchants do not fit the default 1 MiB)."""
-    return _int("REGISTRATION_PARTNER_MAX_BODY_BYTES", 8 * 1024 * 1024)
-
-
-def consent_version() -> str:
-    """The version of the processing purpose owners consent to today."""
-    return os.environ.get("REGISTRATION_CONSENT_VERSION", "2025-01")
+def current_settings() -> RegistrationSettings:
+    """The serving app's settings (inside a request or app context)."""
+    return registration_settings(get_settings())

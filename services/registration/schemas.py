@@ -41,13 +41,18 @@ class ConsentIn(Schema):
     given = fields.Boolean(required=True, metadata={"description": "must be true"})
     version = fields.String(required=True, metadata={"description": "purpose version shown"})
 
+    def __init__(self, *args: Any, current_version: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.current_version = current_version  # None: the serving app's settings
+
     @validates_schema
     def _explicit(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("given") is not True:
             raise ValidationError(FieldMessage(
                 "consent_required", "Persetujuan pemilik wajib diberikan.",
                 "The owner's consent is required."), "given")
-        if data.get("version") != config.consent_version():
+        if data.get("version") != (self.current_version
+                                     or config.current_settings().consent_version):
             raise ValidationError(FieldMessage(
                 "consent_version_outdated",
                 "Versi tujuan pemrosesan tidak berlaku; muat ulang formulir.",
@@ -79,6 +84,15 @@ class RegistrationIn(Schema):
                                validate=validate.Length(1, 200))
     npwp = Rule(domain.validate_npwp, load_default=None, allow_none=True)
     consent = fields.Nested(ConsentIn, required=True)
+
+    def __init__(self, *args: Any, consent_version: str | None = None, **kwargs: Any) -> None:
+        """`consent_version`: the current purpose version (a batch passes its settings'); by
+        default the serving app's settings decide."""
+        super().__init__(*args, **kwargs)
+        if consent_version is not None:  # this instance's own copy of the field
+            consent = self.fields["consent"]
+            assert isinstance(consent, fields.Nested)
+            consent.nested = ConsentIn(current_version=consent_version)
 
     @validates_schema
     def _cross(self, data: dict[str, Any], **_: Any) -> None:

@@ -1,4 +1,6 @@
-"""Province scope of an operator: a regional government's staff (or a "pengasuh") see, export
+"""Who may see or act on a business: its owner (by account subject), and staff by province.
+
+Province scope of an operator: a regional government's staff (or a "pengasuh") see, export
 and act only on businesses of their province; national staff (no scope) see all.
 
 The token's `province_scope` claim (services/common/http/auth.py, mapped from the Keycloak user
@@ -32,6 +34,13 @@ def check_filter(scope: frozenset[str] | None, province_code: str | None) -> Non
         raise ApiError(403, "province_out_of_scope",
                        "Provinsi ini di luar cakupan wilayah Anda.",
                        "This province is outside your scope.")
+
+
+def check_owner(row: Any, owner: str | None) -> None:
+    """An owner (`owner`: the caller's subject; None for staff) acts on their own only."""
+    if owner is not None and row.owner_subject != owner:
+        raise ApiError(403, "not_owner", "UMKM ini bukan milik akun Anda.",
+                       "This business does not belong to your account.")
 
 
 def check_row(scope: frozenset[str] | None, row: Any) -> None:

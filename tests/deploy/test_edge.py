@@ -15,8 +15,8 @@ import pytest
 
 from bench.partner_bulk import merchant
 from services.registration import config as reg_config
-from services.registration.api_partner import PARTNER_PATH
-from services.registration.partner import create_partner
+from services.registration.partner.api import PARTNER_PATH
+from services.registration.partner.handlers import create_partner
 from tests.deploy.deploy_helpers import REPO, load_yaml
 from tests.deploy.test_k8s import TARGETS, objs
 from tests.unit.registration_helpers import issue_token, make_app
@@ -110,8 +110,9 @@ def test_compose_and_the_code_defaults_use_the_same_limits() -> None:
     cm = config_map("base")
     env = COMPOSE["registration-web"]["environment"]
     assert env["REGISTRATION_PARTNER_MAX_BODY_BYTES"] == cm["REGISTRATION_PARTNER_MAX_BODY_BYTES"]
-    assert str(reg_config.partner_max_body_bytes()) == cm["REGISTRATION_PARTNER_MAX_BODY_BYTES"]
-    assert str(reg_config.partner_max_items()) == cm["REGISTRATION_PARTNER_MAX_ITEMS"]
+    defaults = reg_config.load_settings()
+    assert str(defaults.partner_max_body_bytes) == cm["REGISTRATION_PARTNER_MAX_BODY_BYTES"]
+    assert str(defaults.partner_max_items) == cm["REGISTRATION_PARTNER_MAX_ITEMS"]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from devtools.keycloak_for_tests import oidc_env
 from devtools.local_keycloak import LocalKeycloak
 from services.common.config import Settings
 from services.common.db.engine import make_engine
-from services.registration.partner import create_partner
+from services.registration.partner.handlers import create_partner
 from tests.e2e.conftest import running_stack
 from tests.e2e.stack import Stack, eventually
 from tests.integration.keycloak_helpers import SignedIn

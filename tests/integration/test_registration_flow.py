@@ -20,7 +20,7 @@ from services.common.messaging.kafka_clients import make_producer
 from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
 from services.common.observability import setup_logging
 from services.registration.app import create_app
-from services.registration.partner import create_partner
+from services.registration.partner.handlers import create_partner
 from services.registration.store import metadata, umkm, umkm_platforms
 from tests.integration.common_helpers import read_all
 from tests.unit.registration_helpers import assert_no_pii, bearer, owner, payload

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from services.common.config import Settings
 from services.common.db.engine import make_engine
 from services.common.db.migrations import upgrade
-from services.registration import handlers
+from services.registration import store
 from services.registration.schemas import RegistrationIn
 from tests.unit.registration_helpers import payload
 
@@ -22,7 +22,8 @@ NPWP_NIK = "3171015708800007"
 
 def _old_row(settings: Settings, n: int, **values: Any) -> dict[str, Any]:
     """A row as the service wrote it before these revisions (NPWP in clear, no owner)."""
-    row = handlers.new_row(settings, RegistrationIn().load(payload(n)), datetime.now(UTC))
+    data = RegistrationIn(consent_version="2025-01").load(payload(n))
+    row = store.new_row(settings, data, datetime.now(UTC))
     for k in ("owner_subject", "claimed_at", "npwp_nik_hash", "npwp_last4"):
         row.pop(k)
     return row | {"verified_at": None} | values  # every row the same keys (executemany)
@@ -53,7 +54,7 @@ def test_finding1_and_2_migration_converts_rows_written_before_it(db_url: str) -
     converted = got[rows["nik_npwp"]["id"]]
     assert converted.npwp is None and converted.npwp_last4 == "0007"
     # The same keyed hash the service computes, so equal numbers match.
-    assert converted.npwp_nik_hash == handlers.nik_hash(settings, NPWP_NIK)
+    assert converted.npwp_nik_hash == store.nik_hash(settings, NPWP_NIK)
     assert all(NPWP_NIK not in str(tuple(r)) for r in got.values())
     legacy = got[rows["legacy"]["id"]]
     assert (legacy.npwp, legacy.npwp_nik_hash, legacy.npwp_last4) == (

@@ -13,7 +13,7 @@ from services.common.db.engine import bulk_insert, is_unique_violation, make_eng
 from services.common.db.migrations import upgrade
 from services.registration.app import create_app
 from services.registration.config import load_settings
-from services.registration.partner import create_partner
+from services.registration.partner.handlers import create_partner
 from services.registration.store import metadata, umkm, umkm_platforms
 from tests.unit.registration_helpers import payload
 

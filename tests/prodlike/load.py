@@ -21,7 +21,7 @@ from devtools.local_keycloak import password_token
 from services.common.config import Settings
 from services.common.db.engine import make_engine
 from services.common.messaging import contracts as c
-from services.registration.partner import create_partner
+from services.registration.partner.handlers import create_partner
 from tests.faults.helpers import read_topic, scrape, total
 from tests.prodlike.stack import API_HOST, ProdlikeStack
 from tests.unit.registration_helpers import payload

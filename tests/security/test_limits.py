@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.registration import partner
+from services.registration.partner import handlers as partner
 from tests.security.apps import bearer, build
 from tests.unit.campaign_helpers import campaign_body
 from tests.unit.registration_helpers import payload

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from devtools.dev_tokens import issue_token
 from services.common.config import Settings
 from services.common.db.engine import make_engine
 from services.registration.app import create_app
+from services.registration.config import RegistrationSettings, load_settings
 from services.registration.store import metadata
 
 
@@ -34,12 +36,17 @@ def payload(n: int = 1, **over: Any) -> dict[str, Any]:
     return body
 
 
-def make_app(url: str, **settings: Any) -> tuple[Flask, Settings]:
+def make_app(url: str, **settings: Any) -> tuple[Flask, RegistrationSettings]:
     """A registration app on a fresh database (schema via metadata: fast for unit tests)."""
-    s = Settings.from_env("registration", database_url=url, **settings)
+    s = load_settings(database_url=url, **settings)
     engine = make_engine(url)
     metadata.create_all(engine)
     return create_app(s, engine), s
+
+
+def with_knobs(app: Flask, **knobs: Any) -> None:
+    """Change the running app's registration settings (e.g. rate_limit=2)."""
+    app.config["BBI_SETTINGS"] = replace(app.config["BBI_SETTINGS"], **knobs)
 
 
 def sqlite_url(tmp_path: Path) -> str:
@@ -50,6 +57,7 @@ def bearer(settings: Settings, role: str, sub: str = "op-1") -> dict[str, str]:
     return {"Authorization": "Bearer " + issue_token(settings, sub, role)}
 
 
+CONSENT = "2025-01"  # the purpose version in force by default (REGISTRATION_CONSENT_VERSION)
 OWNER = "kc-owner-1"  # a person's account subject at the identity provider (pseudonymous)
 
 

@@ -17,6 +17,7 @@ from tests.unit.registration_helpers import (
     owner,
     payload,
     sqlite_url,
+    with_knobs,
 )
 
 
@@ -142,9 +143,9 @@ def test_idempotency_key_replays_the_first_answer(env: Any) -> None:
     assert c.status_code == 422 and c.get_json()["code"] == "idempotency_key_reused"
 
 
-def test_rate_limit_per_client_with_retry_after(env: Any, monkeypatch: Any) -> None:
-    client, settings, _ = env
-    monkeypatch.setenv("REGISTRATION_RATE_LIMIT", "2")
+def test_rate_limit_per_client_with_retry_after(env: Any) -> None:
+    client, settings, app = env
+    with_knobs(app, rate_limit=2)
     a, h = {"REMOTE_ADDR": "10.0.0.1"}, owner(settings)
     assert client.post("/v1/umkm", json=payload(1), environ_base=a, headers=h).status_code \
         == 201

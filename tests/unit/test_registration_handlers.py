@@ -9,12 +9,16 @@ import sqlalchemy as sa
 
 from services.common.config import Settings
 from services.common.db.engine import make_engine
-from services.common.http.errors import ApiError
-from services.registration import handlers, partner_batch, ratelimit
+from services.common.errors import DomainError
+from services.registration import handlers, ratelimit, store
+from services.registration.config import load_settings
+from services.registration.partner import handlers as partner_batch
 from services.registration.schemas import PartnerItemIn, RegistrationIn
 from services.registration.store import metadata, umkm
 from services.registration.worker import build_worker
-from tests.unit.registration_helpers import OWNER, payload, sqlite_url
+from tests.unit.registration_helpers import CONSENT, OWNER, payload, sqlite_url
+
+REGISTRATION = RegistrationIn(consent_version=CONSENT)
 
 
 @pytest.fixture
@@ -22,25 +26,25 @@ def db(tmp_path: Path) -> tuple[sa.Engine, Settings]:
     url = sqlite_url(tmp_path)
     engine = make_engine(url)
     metadata.create_all(engine)
-    return engine, Settings.from_env("registration", database_url=url)
+    return engine, load_settings(database_url=url)
 
 
 def test_nik_hash_is_keyed(db: Any) -> None:
     _, s = db
     other = Settings.from_env("registration", database_url="sqlite://", pii_hash_key="other")
     nik = payload()["nik"]
-    assert handlers.nik_hash(s, nik) == handlers.nik_hash(s, nik)
-    assert handlers.nik_hash(s, nik) != handlers.nik_hash(other, nik)
-    assert nik not in handlers.nik_hash(s, nik)
+    assert store.nik_hash(s, nik) == store.nik_hash(s, nik)
+    assert store.nik_hash(s, nik) != store.nik_hash(other, nik)
+    assert nik not in store.nik_hash(s, nik)
 
 
 def test_a_duplicate_is_caught_from_the_unique_constraint(db: Any) -> None:
     """No look-up before the insert (it would also miss a parallel insert): the constraint's
     IntegrityError becomes a 409 naming the existing registration, and nothing is staged."""
     engine, s = db
-    first = handlers.register(engine, s, RegistrationIn().load(payload()), OWNER)
-    with pytest.raises(ApiError) as info:
-        handlers.register(engine, s, RegistrationIn().load(payload()), OWNER)
+    first = handlers.register(engine, s, REGISTRATION.load(payload()), OWNER)
+    with pytest.raises(DomainError) as info:
+        handlers.register(engine, s, REGISTRATION.load(payload()), OWNER)
     assert info.value.status == 409 and info.value.code == "already_registered"
     assert info.value.extra == {"id": first["id"], "current_status": "registered",
                                 "claimable": False}
@@ -52,14 +56,14 @@ def test_a_duplicate_is_caught_from_the_unique_constraint(db: Any) -> None:
 
 def test_partner_batch_retries_after_a_concurrent_insert(db: Any, monkeypatch: Any) -> None:
     engine, s = db
-    handlers.register(engine, s, RegistrationIn().load(payload(1)), OWNER)
-    real, calls = partner_batch.existing_matches, {"n": 0}
+    handlers.register(engine, s, REGISTRATION.load(payload(1)), OWNER)
+    real, calls = store.existing_matches, {"n": 0}
 
     def blind_first(conn: Any, code: str, rows: Any) -> Any:
         calls["n"] += 1
         return {} if calls["n"] == 1 else real(conn, code, rows)
 
-    monkeypatch.setattr(partner_batch, "existing_matches", blind_first)
+    monkeypatch.setattr(store, "existing_matches", blind_first)
     partner = type("P", (), {"code": "tokopedia", "platform": "tokopedia"})()
     items = [payload(1, merchant_ref="A"), payload(2, merchant_ref="B")]
     out = partner_batch.onboard_batch(engine, s, partner, items)
@@ -69,7 +73,7 @@ def test_partner_batch_retries_after_a_concurrent_insert(db: Any, monkeypatch: A
 
 
 def test_partner_item_schema_needs_merchant_ref() -> None:
-    errors = PartnerItemIn().validate(payload())
+    errors = PartnerItemIn(consent_version=CONSENT).validate(payload())
     assert "merchant_ref" in errors
 
 

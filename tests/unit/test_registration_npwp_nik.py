@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.registration import handlers
-from services.registration.partner import create_partner
+from services.registration import store
+from services.registration.partner.handlers import create_partner
 from services.registration.store import umkm
 from tests.unit.registration_helpers import (
     bearer,
@@ -45,7 +45,7 @@ def test_finding1_an_npwp_that_is_a_nik_is_never_stored_or_shown_in_clear(env: A
     row = _row(app, uid)
     assert NPWP_NIK not in str(tuple(row))  # not in any column, in any form
     assert row.npwp is None and row.npwp_last4 == "0007"
-    assert row.npwp_nik_hash == handlers.nik_hash(settings, NPWP_NIK)  # matches as a NIK does
+    assert row.npwp_nik_hash == store.nik_hash(settings, NPWP_NIK)  # matches as a NIK does
     view = client.get(f"/v1/umkm/{uid}", headers=bearer(settings, "operator"))
     assert view.get_json()["npwp"] == "*" * 12 + "0007"
     assert NPWP_NIK not in view.get_data(as_text=True)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.registration.partner import create_partner
+from services.registration.partner.handlers import create_partner
 from services.registration.store import audit_log, umkm
 from tests.unit.registration_helpers import (
     bearer,
@@ -19,6 +19,7 @@ from tests.unit.registration_helpers import (
     owner,
     payload,
     sqlite_url,
+    with_knobs,
 )
 
 PARTNER_URL = "/v1/partner/onboardings"
@@ -148,10 +149,10 @@ def test_claim_attempts_leave_an_audit_trace_without_the_proof(env: Any) -> None
     assert nik(5) not in text and nik(6) not in text and payload(5)["nib"] not in text
 
 
-def test_claim_attempts_are_rate_limited(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_claim_attempts_are_rate_limited(env: Any) -> None:
     client, settings, app = env
     _partner_reports(client, app, settings, 5)
-    monkeypatch.setenv("REGISTRATION_CLAIM_RATE_LIMIT", "3")
+    with_knobs(app, claim_rate_limit=3)
     guess = {"nik": nik(6), "nib": payload(5)["nib"]}
     codes = [client.post("/v1/umkm/claims", json=guess, headers=owner(settings)).status_code
              for _ in range(4)]

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from services.registration.partner import create_partner
+from services.registration.partner.handlers import create_partner
 from services.registration.store import partners, umkm, umkm_platforms
 from tests.unit.registration_helpers import (
     make_app,
@@ -17,6 +17,7 @@ from tests.unit.registration_helpers import (
     owner,
     payload,
     sqlite_url,
+    with_knobs,
 )
 
 URL = "/v1/partner/onboardings"
@@ -120,9 +121,9 @@ def test_bad_bodies(env: Any, data: str, ctype: str, status: int, code: str) -> 
     assert r.status_code == status and r.get_json()["code"] == code
 
 
-def test_batch_size_is_bounded(env: Any, monkeypatch: Any) -> None:
-    client, _, key = env
-    monkeypatch.setenv("REGISTRATION_PARTNER_MAX_ITEMS", "2")
+def test_batch_size_is_bounded(env: Any) -> None:
+    client, app, key = env
+    with_knobs(app, partner_max_items=2)
     r = client.post(URL, json=[item(1), item(2), item(3)], headers=key)
     assert r.status_code == 422 and r.get_json()["code"] == "batch_too_large"
 

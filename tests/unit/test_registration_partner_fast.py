@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from services.registration import domain, partner_fast
-from services.registration.partner_fast import _Decline, _mobile, fast_load
+from services.registration import domain
+from services.registration.partner import items as partner_fast
+from services.registration.partner.items import _Decline, _mobile, fast_load
 from services.registration.schemas import PartnerItemIn
-from tests.unit.registration_helpers import payload
+from tests.unit.registration_helpers import CONSENT, payload
 
-SCHEMA = PartnerItemIn()
+SCHEMA = PartnerItemIn(consent_version=CONSENT)
 WEIRD: list[Any] = [None, "", " ", 0, 1, -5, 1.5, True, False, "true", "1", [], {}, ["a"],
                     "x" * 201, "x" * 501, "\u0663\u0661\u0667\u0661", "3171\n", " 31 ", "31\t",
                     "3172", "0000000000000", "https://", "not a url", "a@b", "Sri@Example.ID"]
@@ -44,7 +45,7 @@ def schema_load(item: Any) -> dict[str, Any] | None:
 
 def check(item: Any) -> dict[str, Any] | None:
     """The contract for one input; returns the fast result."""
-    fast = fast_load(item)
+    fast = fast_load(item, CONSENT)
     if fast is not None:
         assert fast == schema_load(item), item
     return fast
@@ -81,7 +82,7 @@ def test_consent_variants(consent: Any) -> None:
 
 def test_not_an_object_is_declined() -> None:
     for item in ("x", 1, None, [merchant(1)]):
-        assert fast_load(item) is None
+        assert fast_load(item, CONSENT) is None
 
 
 def test_cross_field_rules_still_apply() -> None:
@@ -118,7 +119,7 @@ def test_mobile_fast_path_matches_the_domain_rule(analysed: bool, monkeypatch: A
 
 def test_batch_events_equal_make_event_and_honour_the_contract(tmp_path: Any) -> None:
     from services.common.messaging.events import make_event, parse_event
-    from services.registration.partner import create_partner
+    from services.registration.partner.handlers import create_partner
     from tests.unit.registration_helpers import make_app, outbox_events, sqlite_url
 
     app, settings = make_app(sqlite_url(tmp_path))
@@ -141,14 +142,15 @@ def test_batch_events_equal_make_event_and_honour_the_contract(tmp_path: Any) ->
 
 @pytest.mark.parametrize("cid", ["", "corr-\"2\"\u00e9"])
 def test_outbox_payloads_are_the_bytes_event_to_bytes_writes(cid: str) -> None:
-    """The template-built payloads against the reference: Event objects with the data
-    registered_event / the onboarded dict give, encoded by Event.to_bytes."""
+    """The template-built payloads against the canonical events: Event objects with the
+    (type, data) new_business_events gives, encoded by Event.to_bytes."""
     from services.common.db.engine import utcnow
     from services.common.messaging.events import Event, make_event, parse_event
     from services.common.observability import correlation_id
     from services.registration.config import load_settings
-    from services.registration.handlers import SOURCE, new_row, registered_event
-    from services.registration.partner_outbox import outbox_rows
+    from services.registration.handlers import SOURCE
+    from services.registration.partner.events import new_business_events, outbox_rows
+    from services.registration.store import new_row
 
     settings, now = load_settings(), utcnow()
     random.seed(5)
@@ -167,12 +169,11 @@ def test_outbox_payloads_are_the_bytes_event_to_bytes_writes(cid: str) -> None:
     for k, o in enumerate(out):
         r = rows[k // 2]
         doc = json.loads(o["payload"])
-        if k % 2 == 0:
-            ref_data = registered_event(r) | {"registered_at": at}
-        else:
-            ref_data = {"umkm_id": r["id"], "platform": "tokopedia", "first_platform": True,
-                        "onboarded_at": at}
-        ref = Event(id=o["event_id"], type=o["event_type"], source=SOURCE,
+        type_, canonical = new_business_events(r, "tokopedia", now)[k % 2]
+        # The data as Event carries it: times in their dump form (all of them are `now`).
+        ref_data = {key: at if key.endswith("_at") else v for key, v in canonical.items()}
+        assert o["event_type"] == type_
+        ref = Event(id=o["event_id"], type=type_, source=SOURCE,
                     time=at.replace("+00:00", "Z"), subject=r["id"], data=ref_data,
                     correlationid=cid or doc["correlationid"])
         assert o["payload"] == ref.to_bytes()

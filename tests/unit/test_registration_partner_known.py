@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.registration.partner import create_partner
+from services.registration.partner.handlers import create_partner
 from services.registration.store import umkm_platforms
 from tests.unit.registration_helpers import (
     bearer,

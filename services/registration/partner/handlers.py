@@ -1,4 +1,6 @@
-"""The partner batch use case: validate, dedupe (batch and database), bulk insert, events.
+"""Partner platforms' use cases: a partner and its API key, authentication, and the batch of
+merchants a partner onboarded (validate, dedupe against the batch and the database, bulk
+insert, events).
 
 A merchant the portal already knows (same NIB, or same owner NIK and business name) is not
 refused: the reporting platform's onboarding is added to that business, once per business and
@@ -10,28 +12,55 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from services.common.config import Settings
-from services.common.db.engine import bulk_insert, is_unique_violation, utcnow
+from services.common.db.engine import is_unique_violation, utcnow
+from services.common.http.auth import hash_secret, new_api_key, unauthorized
 from services.common.messaging import contracts, outbox
 from services.common.messaging.uow import UnitOfWork
-from services.registration import domain
-from services.registration.handlers import new_row, uow
-from services.registration.partner import dedupe_keys, existing_matches, one_of, validate_items
-from services.registration.partner_outbox import outbox_rows
-from services.registration.store import metadata, umkm, umkm_platforms
+from services.registration import domain, store
+from services.registration.config import RegistrationSettings
+from services.registration.handlers import uow
+from services.registration.partner.events import onboarded_event, outbox_rows
+from services.registration.partner.items import validate_items
+from services.registration.store import Umkm, metadata
 
 log = logging.getLogger(__name__)
 RESULTS = ("created", "onboarded", "already_registered", "invalid")
 
 
-def onboard_batch(engine: Engine, settings: Settings, partner: Any,
+def key_hash(settings: Settings, api_key: str) -> str:
+    return hash_secret(settings.pii_hash_key, "apikey:" + api_key)
+
+
+def create_partner(engine: Engine, settings: Settings, code: str, platform: str,
+                   name: str) -> str:
+    """Register a partner; returns its API key (shown once, stored only hashed)."""
+    api_key = new_api_key()
+    with engine.begin() as conn:
+        store.insert_partner(conn, code, platform, name, key_hash(settings, api_key), utcnow())
+    return api_key
+
+
+def authenticate(engine: Engine, settings: Settings, api_key: str | None) -> Umkm:
+    """The partner holding this key; 401 otherwise."""
+    if not api_key:
+        raise unauthorized("api_key_missing", "Header X-API-Key diperlukan.",
+                           "The X-API-Key header is required.")
+    with engine.connect() as conn:
+        partner = store.partner_by_key_hash(conn, key_hash(settings, api_key))
+    if partner is None:
+        raise unauthorized("api_key_invalid", "API key tidak sah.", "Invalid API key.")
+    return partner
+
+
+def onboard_batch(engine: Engine, settings: RegistrationSettings, partner: Any,
                   items: list[Any]) -> dict[str, Any]:
     """Per-item results: created (a new business), onboarded (a known business, now also on
     this platform), already_registered (nothing new: already on this platform, or a
     conflicting match) or invalid. Re-sending creates and onboards nothing."""
-    results, valid = validate_items(items)
+    results, valid = validate_items(settings, items)
     for attempt in range(3):
         try:
             _write(engine, settings, partner, valid, results)
@@ -49,19 +78,21 @@ def onboard_batch(engine: Engine, settings: Settings, partner: Any,
 def _write(engine: Engine, settings: Settings, partner: Any,
            valid: list[tuple[int, dict[str, Any]]], results: list[Any]) -> None:
     now = utcnow()
-    rows = [(i, new_row(settings, d, now, "partner", "registered", partner.code), d)
+    rows = [(i, store.new_row(settings, d, now, "partner", "registered", partner.code), d)
             for i, d in valid]
     with uow(engine, settings) as u:
-        known = existing_matches(u.conn, partner.code, [r for _, r, _ in rows])
+        # Matches in the database, then the batch's own new rows as they are seen.
+        known: dict[tuple[str, ...], Any] = dict(
+            store.existing_matches(u.conn, partner.code, [r for _, r, _ in rows]))
         fresh: list[tuple[dict[str, Any], dict[str, Any]]] = []
         joins: dict[str, tuple[int, str | None]] = {}  # known business -> (item, store url)
         for i, row, data in rows:
             ref = row["partner_ref"]
-            key, hit = next(((k, known[k]) for k in dedupe_keys(row) if k in known),
+            key, hit = next(((k, known[k]) for k in store.dedupe_keys(row) if k in known),
                             (None, None))
             if hit is None:
                 entry = _Seen(row["id"], row["status"])
-                known.update({k: entry for k in dedupe_keys(row)})
+                known.update({k: entry for k in store.dedupe_keys(row)})
                 fresh.append((row, data))
                 results[i] = _result(i, ref, "created", row["id"], row["status"])
             elif _joinable(key, hit, row) and hit.id not in joins:
@@ -75,8 +106,7 @@ def _write(engine: Engine, settings: Settings, partner: Any,
             return
         # Bulk: one COPY per table on PostgreSQL (executemany elsewhere), platforms after
         # their businesses (foreign key), the events in the same transaction.
-        bulk_insert(u.conn, umkm, [r for r, _ in fresh])
-        bulk_insert(u.conn, umkm_platforms, [
+        store.add_businesses(u.conn, [r for r, _ in fresh], [
             {"umkm_id": r["id"], "platform": partner.platform,
              "store_url": d.get("store_url"), "onboarded_at": now} for r, d in fresh])
         # The rows add_events would stage at commit, built (a generator) while the server
@@ -96,38 +126,21 @@ def _joinable(key: tuple[str, ...] | None, hit: Any, row: dict[str, Any]) -> boo
 def _onboard_known(u: UnitOfWork, platform: str, joins: dict[str, tuple[int, str | None]],
                    results: list[Any], now: datetime) -> None:
     """Add `platform` to each known business (locked), once per business and platform."""
-    ids = list(joins)
-    conn = u.conn
-    locked = {r.id: r for r in conn.execute(
-        sa.select(umkm.c.id, umkm.c.status).where(one_of(conn, umkm.c.id, ids))
-        .order_by(umkm.c.id).with_for_update())}
-    on = _platforms(conn, ids)
+    statuses = store.lock_statuses(u.conn, list(joins))
+    on = store.platform_names(u.conn, joins)
     for uid, (i, store_url) in joins.items():
-        row, ref = locked.get(uid), results[i]["merchant_ref"]
-        if row is None or row.status == domain.Status.withdrawn or platform in on[uid]:
+        status, ref = statuses.get(uid), results[i]["merchant_ref"]
+        if status is None or status == domain.Status.withdrawn or platform in on[uid]:
             # Withdrawn meanwhile, or this platform already reported it: nothing to add.
             results[i] = _result(i, ref, "already_registered", uid,
-                                 row.status if row else domain.Status.withdrawn)
+                                 status or domain.Status.withdrawn)
             continue
-        status = domain.partner_onboard(row.status)
-        conn.execute(umkm_platforms.insert().values(umkm_id=uid, platform=platform,
-                                                    store_url=store_url, onboarded_at=now))
-        if status != row.status:
-            conn.execute(umkm.update().where(umkm.c.id == uid)
-                         .values(status=status, updated_at=now))
-        u.publish(contracts.UMKM_ONBOARDED, {"umkm_id": uid, "platform": platform,
-                                             "first_platform": not on[uid],
-                                             "onboarded_at": now})
-        results[i] = _result(i, ref, "onboarded", uid, status)
-
-
-def _platforms(conn: Connection, ids: list[str]) -> dict[str, set[str]]:
-    p = umkm_platforms.c
-    out: dict[str, set[str]] = {i: set() for i in ids}
-    for uid, platform in conn.execute(sa.select(p.umkm_id, p.platform)
-                                      .where(one_of(conn, p.umkm_id, ids))):
-        out[uid].add(platform)
-    return out
+        new = domain.partner_onboard(status)
+        store.add_platform(u.conn, uid, platform, store_url, now)
+        if new != status:
+            store.update_umkm(u.conn, uid, status=new, updated_at=now)
+        u.publish(contracts.UMKM_ONBOARDED, onboarded_event(uid, platform, not on[uid], now))
+        results[i] = _result(i, ref, "onboarded", uid, new)
 
 
 def _result(i: int, ref: str, result: str, uid: str, status: str) -> dict[str, Any]:
