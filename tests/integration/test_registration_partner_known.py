@@ -19,7 +19,7 @@ from services.metrics.app import create_app as metrics_app
 from services.metrics.consumer import consumers as metrics_consumers
 from services.metrics.worker import make_runner
 from services.registration.app import create_app
-from services.registration.partner import create_partner
+from services.registration.partner.handlers import create_partner
 from services.registration.store import metadata
 from tests.fixtures.metrics_sample import business_samples
 from tests.integration.common_helpers import read_all
