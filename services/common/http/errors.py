@@ -41,12 +41,13 @@ def problem(status: int, code: str, message_id: str, message_en: str,
     return body
 
 
-def not_found(what: str = "resource") -> ApiError:
-    return ApiError(404, "not_found", f"Data tidak ditemukan ({what}).", f"{what} not found.")
+def not_found(what: str = "resource") -> DomainError:
+    return DomainError("not_found", f"Data tidak ditemukan ({what}).", f"{what} not found.",
+                       "not_found")
 
 
-def conflict(code: str, message_id: str, message_en: str, **extra: Any) -> ApiError:
-    return ApiError(409, code, message_id, message_en, **extra)
+def conflict(code: str, message_id: str, message_en: str, **extra: Any) -> DomainError:
+    return DomainError(code, message_id, message_en, "conflict", **extra)
 
 
 def field_error(code: str, message_id: str, message_en: str) -> dict[str, str]:
