@@ -132,7 +132,7 @@ def record_purchase(engine: Engine, settings: CampaignSettings, official: Offici
 
 def _checked_purchase(conn: sa.Connection, settings: CampaignSettings, official: Official,
                       code: str, data: dict[str, Any], amount: int, purchased_at: datetime,
-                      now: datetime) -> tuple[Any, umkm_directory.KnownUmkm]:
+                      now: datetime) -> tuple[store.Row, umkm_directory.KnownUmkm]:
     """Every rule a purchase must pass, in the order the caller learns of them; the official's
     spend is added here, atomically, as the last one. Returns the campaign and the seller."""
     c = campaign_or_404(conn, code)

@@ -19,14 +19,14 @@ CSV_COLUMNS = ("purchase_id", "official_id", "agency", "umkm_id", "province_code
                "order_ref", "amount_idr", "purchased_at_wib", "recorded_at_wib")
 
 
-def campaign_or_404(conn: sa.Connection, code: str, lock: bool = False) -> Any:
+def campaign_or_404(conn: sa.Connection, code: str, lock: bool = False) -> store.Row:
     row = store.get_campaign(conn, code, lock)
     if row is None:
         raise not_found("campaign")
     return row
 
 
-def band_of(row: Any) -> domain.Band:
+def band_of(row: store.Row) -> domain.Band:
     return domain.Band(row.band_min_idr, row.band_max_idr)
 
 

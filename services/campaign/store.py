@@ -13,6 +13,7 @@ from services.common import audit, umkm_directory
 from services.common.db import dialect
 from services.common.db.engine import UtcDateTime, new_id, new_metadata
 
+Row = sa.Row[*tuple[Any, ...]]  # a row of these tables (any columns), read by column name
 metadata = new_metadata()
 audit_log = audit.add_table(metadata)  # operator/admin actions, reads of personal data
 umkm_directory.add_umkm_directory(metadata)  # the read model of registered businesses
@@ -94,7 +95,7 @@ def set_status(conn: Connection, campaign_id: str, status: str, stamp: str,
 
 
 def list_campaigns(conn: Connection, limit: int, offset: int,
-                   status: str | None = None) -> list[Any]:
+                   status: str | None = None) -> list[Row]:
     """A page of campaigns, latest start first."""
     q = sa.select(campaigns)
     if status is not None:
@@ -103,13 +104,13 @@ def list_campaigns(conn: Connection, limit: int, offset: int,
                              .limit(limit).offset(offset)))
 
 
-def get_campaign(conn: Connection, code: str, lock: bool = False) -> Any:
+def get_campaign(conn: Connection, code: str, lock: bool = False) -> Row | None:
     """The campaign row by code (FOR UPDATE when it is about to change state)."""
     q = sa.select(campaigns).where(campaigns.c.code == code)
     return conn.execute(q.with_for_update() if lock else q).first()
 
 
-def get_participant(conn: Connection, campaign_id: str, official_id: str) -> Any:
+def get_participant(conn: Connection, campaign_id: str, official_id: str) -> Row | None:
     p = participants
     return conn.execute(sa.select(p).where(p.c.campaign_id == campaign_id,
                                            p.c.official_id == official_id)).first()
@@ -135,7 +136,7 @@ def add_purchase(conn: Connection, row: dict[str, Any]) -> None:
 
 
 def official_purchases(conn: Connection, campaign_id: str, official_id: str, limit: int,
-                       offset: int) -> tuple[list[Any], int]:
+                       offset: int) -> tuple[list[Row], int]:
     """A page of one official's purchases, each with its seller's catalogue name and NIB,
     and how many there are in all."""
     d = metadata.tables[umkm_directory.TABLE]
@@ -147,7 +148,7 @@ def official_purchases(conn: Connection, campaign_id: str, official_id: str, lim
     return list(rows), int(n)
 
 
-def purchases_of(conn: Connection, campaign_id: str) -> Iterator[Sequence[Any]]:
+def purchases_of(conn: Connection, campaign_id: str) -> Iterator[Sequence[Row]]:
     """A campaign's purchases in time order, fetched in partitions of 1000 rows."""
     result = conn.execution_options(yield_per=1000).execute(
         sa.select(purchases).where(purchases.c.campaign_id == campaign_id)

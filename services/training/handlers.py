@@ -37,11 +37,17 @@ def create_course(engine: Engine, settings: TrainingSettings,
 def update_course(engine: Engine, settings: TrainingSettings, course_id: str,
                   body: dict[str, Any]) -> dict[str, Any]:
     with unit_of_work(engine, settings) as uow:
-        if store.get_course(uow.conn, course_id) is None:
-            raise not_found("course")
+        _course(uow.conn, course_id)
         store.update_course(uow.conn, course_id, body | {"updated_at": utcnow()})
         audit.record(uow.conn, audit.acting(), "training.course_update", f"course:{course_id}")
-        return dict(store.get_course(uow.conn, course_id)._mapping)
+        return dict(_course(uow.conn, course_id)._mapping)
+
+
+def _course(conn: Connection, course_id: str) -> store.Row:
+    course = store.get_course(conn, course_id)
+    if course is None:
+        raise not_found("course")
+    return course
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -58,8 +64,7 @@ def create_session(engine: Engine, settings: TrainingSettings,
            "join_link": body["join_link"], "enrolment_deadline": deadline,
            "status": domain.SCHEDULED, "next_seq": 1, "created_at": now, "updated_at": now}
     with unit_of_work(engine, settings) as uow:
-        if store.get_course(uow.conn, row["course_id"]) is None:
-            raise not_found("course")
+        _course(uow.conn, row["course_id"])
         store.add_session(uow.conn, row)
         audit.record(uow.conn, audit.acting(), "training.session_schedule", f"session:{row['id']}")
         uow.publish(contracts.TRAINING_SESSION_SCHEDULED, {
@@ -87,7 +92,7 @@ def update_session(engine: Engine, settings: TrainingSettings, session_id: str,
         return queries.session_view(uow.conn, store.get_session(uow.conn, s.id))
 
 
-def _moved_deadline(s: Any, starts: Any, given: Any) -> Any:
+def _moved_deadline(s: store.Row, starts: datetime, given: datetime | None) -> datetime:
     """A deadline that was the start (the default) follows a moved start; else it stays,
     but never after the new start."""
     if given is not None:
@@ -110,7 +115,7 @@ def cancel_session(engine: Engine, settings: TrainingSettings,
         return queries.session_view(uow.conn, store.get_session(uow.conn, s.id))
 
 
-def _open_session(conn: Connection, session_id: str, now: Any) -> Any:
+def _open_session(conn: Connection, session_id: str, now: datetime) -> store.Row:
     """The locked session, if still changeable (not cancelled, not started)."""
     s = store.lock_session(conn, session_id)
     if s is None:
@@ -215,7 +220,7 @@ def record_attendance(engine: Engine, settings: TrainingSettings, session_id: st
             "already_recorded": len(ids) - recorded, "certificates": certificates}
 
 
-def _started_session(conn: Connection, session_id: str, now: datetime) -> Any:
+def _started_session(conn: Connection, session_id: str, now: datetime) -> store.Row:
     """The locked session, if attendance can be recorded (not cancelled, started)."""
     s = store.lock_session(conn, session_id)
     if s is None:
@@ -249,9 +254,7 @@ def module_done(engine: Engine, settings: TrainingSettings, owner: str, umkm_id:
     with unit_of_work(engine, settings) as uow:
         conn = uow.conn
         biz = queries.owned_umkm(conn, settings, umkm_id, owner)
-        course = store.get_course(conn, course_id)
-        if course is None:
-            raise not_found("course")
+        course = _course(conn, course_id)
         keys = [m["key"] for m in course.modules]
         if module_key not in keys:
             raise not_found("module")

@@ -14,6 +14,7 @@ from services.common.db.engine import UtcDateTime, new_metadata
 from services.common.http import ratelimit
 from services.training.domain import ACTIVE_SEATS, ENROLLED, SCHEDULED, WAITLISTED
 
+Row = sa.Row[*tuple[Any, ...]]  # a row of these tables (any columns), read by column name
 metadata = new_metadata()
 audit_log = audit.add_table(metadata)  # operator/admin actions, reads of personal data
 directory = umkm_directory.add_umkm_directory(metadata)  # read model of registered UMKM
@@ -86,7 +87,7 @@ completions = sa.Table(
 )
 
 
-def lock_session(conn: Connection, session_id: str) -> Any:
+def lock_session(conn: Connection, session_id: str) -> Row | None:
     """The session row, locked until commit (PostgreSQL; SQLite already holds the write lock)."""
     return conn.execute(sa.select(sessions).where(sessions.c.id == session_id)
                         .with_for_update()).first()
@@ -108,7 +109,7 @@ def enrolled_count(conn: Connection, session_id: str) -> int:
     return seat_counts(conn, [session_id])[session_id][ENROLLED]
 
 
-def waitlist(conn: Connection, session_id: str) -> list[Any]:
+def waitlist(conn: Connection, session_id: str) -> list[Row]:
     """Waitlisted rows of a session in arrival order."""
     e = enrolments
     return list(conn.execute(sa.select(e).where(e.c.session_id == session_id,
@@ -122,14 +123,14 @@ def waitlist_position(conn: Connection, session_id: str, seq: int) -> int:
     return int(ahead) + 1
 
 
-def find_enrolment(conn: Connection, session_id: str, umkm_id: str) -> Any:
+def find_enrolment(conn: Connection, session_id: str, umkm_id: str) -> Row | None:
     e = enrolments
     return conn.execute(sa.select(e).where(e.c.session_id == session_id,
                                            e.c.umkm_id == umkm_id)).first()
 
 
 def upcoming_sessions(conn: Connection, now: datetime, course_id: str | None,
-                      limit: int, offset: int) -> list[Any]:
+                      limit: int, offset: int) -> list[Row]:
     s = sessions
     q = sa.select(s).where(s.c.status == SCHEDULED, s.c.starts_at > now)
     if course_id:
@@ -137,11 +138,11 @@ def upcoming_sessions(conn: Connection, now: datetime, course_id: str | None,
     return list(conn.execute(q.order_by(s.c.starts_at, s.c.id).limit(limit).offset(offset)))
 
 
-def get_course(conn: Connection, course_id: str) -> Any:
+def get_course(conn: Connection, course_id: str) -> Row | None:
     return conn.execute(sa.select(courses).where(courses.c.id == course_id)).first()
 
 
-def get_session(conn: Connection, session_id: str) -> Any:
+def get_session(conn: Connection, session_id: str) -> Row | None:
     return conn.execute(sa.select(sessions).where(sessions.c.id == session_id)).first()
 
 
@@ -162,14 +163,14 @@ def update_session(conn: Connection, session_id: str, values: dict[str, Any]) ->
     conn.execute(sessions.update().where(sessions.c.id == session_id).values(**values))
 
 
-def active_seats(conn: Connection, session_id: str) -> list[Any]:
+def active_seats(conn: Connection, session_id: str) -> list[Row]:
     """Enrolled and waitlisted rows of a session in arrival order."""
     e = enrolments
     return list(conn.execute(sa.select(e).where(
         e.c.session_id == session_id, e.c.state.in_(ACTIVE_SEATS)).order_by(e.c.seq)))
 
 
-def seats_of(conn: Connection, session_id: str) -> dict[str, Any]:
+def seats_of(conn: Connection, session_id: str) -> dict[str, Row]:
     """Every enrolment row of a session, by business id."""
     e = enrolments
     return {r.umkm_id: r for r in conn.execute(sa.select(e).where(e.c.session_id == session_id))}
@@ -225,13 +226,13 @@ def add_module_done(conn: Connection, umkm_id: str, course_id: str, module_key: 
 
 
 # --- reads ---------------------------------------------------------------------------------
-def list_courses(conn: Connection, limit: int, offset: int) -> list[Any]:
+def list_courses(conn: Connection, limit: int, offset: int) -> list[Row]:
     c = courses
     return list(conn.execute(sa.select(c).order_by(c.c.created_at, c.c.id)
                              .limit(limit).offset(offset)))
 
 
-def enrolments_of(conn: Connection, umkm_ids: list[str], limit: int, offset: int) -> list[Any]:
+def enrolments_of(conn: Connection, umkm_ids: list[str], limit: int, offset: int) -> list[Row]:
     """A page of these businesses' seats (with `sid`, the session id), newest session first."""
     e, s = enrolments, sessions
     return list(conn.execute(
@@ -241,7 +242,7 @@ def enrolments_of(conn: Connection, umkm_ids: list[str], limit: int, offset: int
 
 
 def completions_of(conn: Connection, umkm_ids: list[str], limit: int,
-                   offset: int) -> list[Any]:
+                   offset: int) -> list[Row]:
     """A page of these businesses' completions, newest first."""
     c = completions
     return list(conn.execute(sa.select(c).where(c.c.umkm_id.in_(umkm_ids))
@@ -249,7 +250,7 @@ def completions_of(conn: Connection, umkm_ids: list[str], limit: int,
                              .limit(limit).offset(offset)))
 
 
-def find_certificate(conn: Connection, number: str) -> Any:
+def find_certificate(conn: Connection, number: str) -> Row | None:
     """A certificate by number with its course title and the business's catalogue name and
     directory status (the owner is not joined in)."""
     c, k, d = completions, courses, directory
