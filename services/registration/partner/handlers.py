@@ -81,31 +81,12 @@ def _write(engine: Engine, settings: Settings, partner: Any,
     rows = [(i, store.new_row(settings, d, now, "partner", "registered", partner.code), d)
             for i, d in valid]
     with uow(engine, settings) as u:
-        # Matches in the database, then the batch's own new rows as they are seen.
-        known: dict[tuple[str, ...], Any] = dict(
-            store.existing_matches(u.conn, partner.code, [r for _, r, _ in rows]))
-        fresh: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        joins: dict[str, tuple[int, str | None]] = {}  # known business -> (item, store url)
-        for i, row, data in rows:
-            ref = row["partner_ref"]
-            key, hit = next(((k, known[k]) for k in store.dedupe_keys(row) if k in known),
-                            (None, None))
-            if hit is None:
-                entry = _Seen(row["id"], row["status"])
-                known.update({k: entry for k in store.dedupe_keys(row)})
-                fresh.append((row, data))
-                results[i] = _result(i, ref, "created", row["id"], row["status"])
-            elif _joinable(key, hit, row) and hit.id not in joins:
-                joins[hit.id] = (i, data.get("store_url"))
-                results[i] = _result(i, ref, "onboarded", hit.id, hit.status)
-            else:  # this partner's own re-send, a repeat in the batch, or a NIB conflict
-                results[i] = _result(i, ref, "already_registered", hit.id, hit.status)
+        known = store.existing_matches(u.conn, partner.code, [r for _, r, _ in rows])
+        fresh, joins = _sort(rows, known, results)
         if joins:
             _onboard_known(u, partner.platform, joins, results, now)
         if not fresh:
             return
-        # Bulk: one COPY per table on PostgreSQL (executemany elsewhere), platforms after
-        # their businesses (foreign key), the events in the same transaction.
         store.add_businesses(u.conn, [r for r, _ in fresh], [
             {"umkm_id": r["id"], "platform": partner.platform,
              "store_url": d.get("store_url"), "onboarded_at": now} for r, d in fresh])
@@ -113,6 +94,31 @@ def _write(engine: Engine, settings: Settings, partner: Any,
         # stores the first ones.
         outbox.add_rows(u.conn, metadata,
                         outbox_rows([r for r, _ in fresh], partner.platform, now, u.topic_prefix))
+
+
+def _sort(rows: list[tuple[int, dict[str, Any], dict[str, Any]]],
+          matches: dict[tuple[str, ...], Any], results: list[Any]
+          ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], dict[str, tuple[int, Any]]]:
+    """Each row: new (to create), naming a known business (to join: item, store url), or
+    nothing new; `matches` are the database's, then the batch's own rows as they are seen."""
+    known = dict(matches)
+    fresh: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    joins: dict[str, tuple[int, str | None]] = {}
+    for i, row, data in rows:
+        ref = row["partner_ref"]
+        key, hit = next(((k, known[k]) for k in store.dedupe_keys(row) if k in known),
+                        (None, None))
+        if hit is None:
+            entry = _Seen(row["id"], row["status"])
+            known.update({k: entry for k in store.dedupe_keys(row)})
+            fresh.append((row, data))
+            results[i] = _result(i, ref, "created", row["id"], row["status"])
+        elif _joinable(key, hit, row) and hit.id not in joins:
+            joins[hit.id] = (i, data.get("store_url"))
+            results[i] = _result(i, ref, "onboarded", hit.id, hit.status)
+        else:  # this partner's own re-send, a repeat in the batch, or a NIB conflict
+            results[i] = _result(i, ref, "already_registered", hit.id, hit.status)
+    return fresh, joins
 
 
 def _joinable(key: tuple[str, ...] | None, hit: Any, row: dict[str, Any]) -> bool:
