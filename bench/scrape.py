@@ -1,7 +1,7 @@
 """Scrape time: GET /metrics on the metrics web app after 1k events vs after 1M (scaled).
 
 How the state is produced (no Kafka, said so in the notes): the events of bench.metrics_apply's
-realistic stream (38 provinces once past ~40k events) go through the real MetricsApplier
+realistic stream (38 provinces once past ~40k events) go through the real BatchApplier
 (parse, dedupe, fold, UPSERTs, processed ids, offsets) in batches of the consumer's
 max_poll_records, as Kafka records of partition 0, into PostgreSQL. /metrics is requested
 through the real Flask app (create_app) with its test client: the app's whole request path,
@@ -19,9 +19,10 @@ from bench.metrics_apply import iter_stream
 from services.common.config import Settings
 from services.common.db.engine import make_engine
 from services.common.db.migrations import upgrade
+from services.common.messaging.consumer import BatchApplier
 from services.metrics import store
 from services.metrics.app import create_app
-from services.metrics.consumer import MetricsApplier, consumers
+from services.metrics.consumer import consumers
 
 DEFAULT_N = 1_000_000
 FIRST = 1_000
@@ -35,7 +36,7 @@ def run(kafka: str, pg_url: str, n: int = DEFAULT_N, runs: int = 3) -> list[Row]
     settings = Settings.from_env("metrics", database_url=pg_url, kafka_bootstrap_servers=kafka)
     client = create_app(settings, engine).test_client()
     c = consumers()[0]
-    applier = MetricsApplier(engine, store.metadata, c)
+    applier = BatchApplier(engine, store.metadata, c)
     batch = settings.consumer_max_poll_records
     records = _records(n)
     applied, at, cpu, series = 0, {}, {}, {}

@@ -29,9 +29,9 @@ def consumers() -> list[Consumer]:
     # "-v2": a new group reads bbi.umkm once from its start, so businesses known before the
     # directory kept platforms get their declared and onboarded platforms (purchases check
     # them). Every handler is idempotent, so the replay changes nothing else.
-    return [Consumer(name="campaign-umkm-directory-v2", topics=[contracts.TOPIC_UMKM],
-                     handlers={contracts.UMKM_REGISTERED: on_registered,
-                               contracts.UMKM_ONBOARDED: umkm_directory.on_onboarded,
-                               contracts.UMKM_CLAIMED: umkm_directory.on_claimed,
-                               contracts.UMKM_WITHDRAWN: on_withdrawn},
-                     service="campaign")]
+    return [Consumer.per_event("campaign-umkm-directory-v2", [contracts.TOPIC_UMKM],
+                               {contracts.UMKM_REGISTERED: on_registered,
+                                contracts.UMKM_ONBOARDED: umkm_directory.on_onboarded,
+                                contracts.UMKM_CLAIMED: umkm_directory.on_claimed,
+                                contracts.UMKM_WITHDRAWN: on_withdrawn},
+                               service="campaign")]

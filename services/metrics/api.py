@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from services.common.http.web import get_engine
 from services.common.reference import provinces
-from services.metrics import handlers
+from services.metrics import queries
 from services.metrics.schemas import ProvinceSchema, SummarySchema
 
 blp = Blueprint("progress", __name__, url_prefix="/v1", description="Public progress")
@@ -20,7 +20,7 @@ class Summary(MethodView):
     @blp.response(200, SummarySchema)
     def get(self) -> Any:
         """National totals, progress against the national targets, and per-province totals."""
-        return handlers.summary(get_engine())
+        return queries.summary(get_engine())
 
 
 @blp.route("/provinces/<string:code>", parameters=[{
@@ -32,4 +32,4 @@ class Province(MethodView):
     @blp.alt_response(404, description="Unknown province code (problem details)")
     def get(self, code: str) -> Any:
         """One province (two-digit Kemendagri code): totals and breakdowns."""
-        return handlers.province(get_engine(), code)
+        return queries.province(get_engine(), code)

@@ -1,4 +1,4 @@
-"""`bbi metrics ...`: operations of the metrics service."""
+"""`bbi metrics ...`: the service's operator commands (the bbi CLI adds this group)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import click
 
 from services.common.db.engine import make_engine
-from services.metrics.config import load_settings, rebuild_timeout_seconds
+from services.metrics.config import load_settings
 
 
 @click.group()
@@ -30,5 +30,5 @@ def rebuild_cmd(timeout: float | None) -> None:
 
     settings = load_settings()
     engine = make_engine(settings.database_url)
-    result = rebuild(settings, engine, timeout or rebuild_timeout_seconds())
+    result = rebuild(settings, engine, timeout or settings.rebuild_timeout_seconds)
     click.echo(json.dumps(result, indent=2))

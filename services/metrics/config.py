@@ -1,4 +1,4 @@
-"""Metrics settings. Service-specific knobs (environment variables, read at call time):
+"""Metrics settings: the common ones plus this service's knobs, read once at start.
 
 - METRICS_LAG_INTERVAL_SECONDS: how often the worker stores the consumer lag (default 15)
 - METRICS_REBUILD_TIMEOUT_SECONDS: longest a rebuild may take before it gives up (default 3600)
@@ -6,29 +6,37 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, fields
 
-from services.common.config import Settings
+from services.common.config import Settings, env_float
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9104
 
 
-def load_settings(**overrides: object) -> Settings:
+@dataclass(frozen=True)
+class MetricsSettings(Settings):
+    """What the metrics worker and commands read instead of the environment."""
+
+    # Period of the lag reporter.
+    lag_interval_seconds: float = 15.0
+    # Give up a rebuild (leaving the live tables untouched) after this long.
+    rebuild_timeout_seconds: float = 3600.0
+
+
+def load_settings(**overrides: object) -> MetricsSettings:
     """Settings of the metrics service from the environment."""
-    return Settings.from_env("metrics", **overrides)
+    knobs: dict[str, object] = dict(
+        lag_interval_seconds=env_float("METRICS_LAG_INTERVAL_SECONDS", 15.0),
+        rebuild_timeout_seconds=env_float("METRICS_REBUILD_TIMEOUT_SECONDS", 3600.0),
+    )
+    return MetricsSettings.from_env("metrics", **(knobs | overrides))
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
-
-
-def lag_interval_seconds() -> float:
-    """Period of the lag reporter."""
-    return _float("METRICS_LAG_INTERVAL_SECONDS", 15.0)
-
-
-def rebuild_timeout_seconds() -> float:
-    """Give up a rebuild (leaving the live tables untouched) after this long."""
-    return _float("METRICS_REBUILD_TIMEOUT_SECONDS", 3600.0)
+def metrics_settings(settings: Settings) -> MetricsSettings:
+    """These settings as MetricsSettings (the service's knobs from the environment when a
+    caller built plain Settings)."""
+    if isinstance(settings, MetricsSettings):
+        return settings
+    common = {f.name: getattr(settings, f.name) for f in fields(Settings) if f.name != "service"}
+    return load_settings(**common)

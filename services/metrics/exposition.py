@@ -1,4 +1,5 @@
 """Business and pipeline metrics in Prometheus text format, read from the aggregate tables.
+Its own module: /metrics is the service's main read, served by app.py outside the JSON API.
 
 A separate CollectorRegistry per scrape with one custom collector: nothing goes through the
 gunicorn multiprocess files, and a scrape reads a few bounded tables, never raw events."""

@@ -1,4 +1,5 @@
-"""Progress against the national targets, like with like (DESIGN §4).
+"""Progress against the national targets, like with like (DESIGN §4). Its own module: pure
+rules of the read side (queries.py), apart from the fold in domain.py that fills the counts.
 
 Each target is measured over its own window of event time, in calendar months of WIB
 (Asia/Jakarta, UTC+7: the national calendar the targets are set in):

@@ -1,6 +1,7 @@
-"""Rebuild the aggregates from the first event of every domain topic, then swap them in.
+"""Rebuild the aggregates from the first event of every domain topic, then swap them in
+(`bbi metrics rebuild`: an operator's use case, run from the CLI, not over HTTP).
 
-The live rules (the same BatchApplier and batch handler) fill the *_rebuild tables from offset
+The live rules (the same BatchApplier and fold) fill the *_rebuild tables from offset
 0 up to the end offsets captured at the start; one transaction then replaces the live rows,
 hands the rebuild's processed ids to the live consumer and sets its stored offsets to those
 end offsets, so the live consumer continues exactly after what the rebuild counted."""
@@ -39,7 +40,10 @@ def rebuild(settings: Settings, engine: Engine, timeout_s: float = 3600.0) -> di
         ends = {tp: off for tp, off in kafka.end_offsets(tps).items()}
         _clear_staging(engine, name)
         applier = BatchApplier(engine, metadata, rebuild_consumer(name))
-        records = _consume(kafka, applier, ends, time.monotonic() + timeout_s)
+        try:
+            records = _consume(kafka, applier, ends, time.monotonic() + timeout_s)
+        finally:
+            applier.close()
         _swap(engine, name, {(tp.topic, tp.partition): off for tp, off in ends.items()})
         return {
             "records": records,

@@ -44,9 +44,9 @@ def on_withdrawn_handler(topic_prefix: str = "") -> Handler:
 def consumers(settings: Settings | None = None) -> list[Consumer]:
     """The consumer groups of the training worker."""
     prefix = (settings or load_settings()).topic_prefix
-    return [Consumer(name="training-umkm-directory", topics=[contracts.TOPIC_UMKM],
-                     handlers={contracts.UMKM_REGISTERED: on_registered,
-                               contracts.UMKM_ONBOARDED: umkm_directory.on_onboarded,
-                               contracts.UMKM_CLAIMED: umkm_directory.on_claimed,
-                               contracts.UMKM_WITHDRAWN: on_withdrawn_handler(prefix)},
-                     service="training")]
+    return [Consumer.per_event("training-umkm-directory", [contracts.TOPIC_UMKM],
+                               {contracts.UMKM_REGISTERED: on_registered,
+                                contracts.UMKM_ONBOARDED: umkm_directory.on_onboarded,
+                                contracts.UMKM_CLAIMED: umkm_directory.on_claimed,
+                                contracts.UMKM_WITHDRAWN: on_withdrawn_handler(prefix)},
+                               service="training")]

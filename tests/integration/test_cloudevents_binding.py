@@ -19,9 +19,10 @@ from services.common.messaging import contracts as c
 from services.common.messaging import topics
 from services.common.messaging.kafka_clients import make_producer
 from services.common.messaging.outbox import KafkaPublisher, OutboxRelay, add_events
+from services.common.messaging.worker import make_runner
 from services.metrics.app import create_app
 from services.metrics.consumer import consumers
-from services.metrics.worker import make_runner
+from services.metrics.store import metadata as metrics_md
 from tests.fixtures.metrics_sample import business_samples, expected, mixed_stream, nonzero
 from tests.integration.common_helpers import demo_md, read_all
 
@@ -101,7 +102,7 @@ def test_metrics_consumer_applies_records_that_carry_the_header(
     settings = Settings.from_env("metrics", database_url=db_url, topic_prefix=topic_prefix,
                                  kafka_bootstrap_servers=kafka_bootstrap)
     engine = make_engine(db_url)
-    runner = make_runner(settings, engine, consumers()[0])
+    runner = make_runner(settings, engine, metrics_md, consumers()[0])
     try:
         s = runner.c.stats
         for _ in range(80):

@@ -38,8 +38,8 @@ def _withdrawn(uid: str | None = None) -> Event:
 
 
 def _runner(engine: sa.Engine, settings: Settings, group: str) -> ConsumerRunner:
-    c = Consumer(name=group, topics=[contracts.TOPIC_UMKM],
-                 handlers={contracts.UMKM_WITHDRAWN: _count}, service="demo")
+    c = Consumer.per_event(group, [contracts.TOPIC_UMKM], {contracts.UMKM_WITHDRAWN: _count},
+                           service="demo")
     return ConsumerRunner(engine, demo_md, c,
                           kafka_factory=lambda: make_consumer(settings, group, []),
                           producer_factory=lambda: make_producer(settings),

@@ -19,15 +19,16 @@ from services.common.db.engine import make_engine
 from services.common.db.migrations import upgrade
 from services.common.messaging import contracts as c
 from services.common.messaging import topics
-from services.common.messaging.consumer import ConsumerRunner, RetryLater
+from services.common.messaging.consumer import BatchApplier, ConsumerRunner, RetryLater
 from services.common.messaging.events import Event
 from services.common.messaging.kafka_clients import group_id
+from services.common.messaging.worker import make_runner
 from services.metrics import store
 from services.metrics.app import create_app
-from services.metrics.consumer import CONSUMER_NAME, MetricsApplier, consumers
+from services.metrics.consumer import CONSUMER_NAME, consumers
 from services.metrics.domain import COUNT_APPROVED, COUNT_ONBOARDED
 from services.metrics.rebuild import rebuild
-from services.metrics.worker import make_runner, report_lag
+from services.metrics.worker import build_worker
 from tests.fixtures.metrics_sample import (
     NOW,
     business_samples,
@@ -76,7 +77,7 @@ def _produce(producer: KafkaProducer, prefix: str, events: list[Event]) -> None:
 
 
 def _runner(settings: Settings, engine: sa.Engine, runners: list[ConsumerRunner]) -> ConsumerRunner:
-    r = make_runner(settings, engine, consumers()[0])
+    r = make_runner(settings, engine, store.metadata, consumers()[0])
     runners.append(r)
     return r
 
@@ -105,7 +106,7 @@ def test_mixed_stream_label_by_label_and_lag(env) -> None:  # type: ignore[no-un
     assert _business(client) == nonzero(expected(events))
     kc = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
-        lags = report_lag(engine, kc, settings.topic_prefix)
+        lags = build_worker(settings, engine).report_lag(kc)[CONSUMER_NAME]
     finally:
         kc.close()
     assert set(lags) == {(t, p) for t in c.DOMAIN_TOPICS for p in range(3)}
@@ -160,7 +161,7 @@ def test_killed_after_db_commit_before_kafka_commit(env) -> None:  # type: ignor
     assert len(records) == len(events)
     # The "killed" worker: its batch is committed in the DB, its Kafka offsets never are.
     half = [r for r in records if r.offset < 4]
-    MetricsApplier(engine, store.metadata, consumers()[0]).apply(half, lambda dead: None)
+    BatchApplier(engine, store.metadata, consumers()[0]).apply(half, lambda dead: None)
     runner = _runner(settings, engine, runners)
     _drain(runner, len(events) - len(half))
     assert runner.c.stats["applied"] == len(events) - len(half)

@@ -15,9 +15,10 @@ from services.common.messaging import contracts, topics
 from services.common.messaging.events import parse_event
 from services.common.messaging.kafka_clients import make_producer
 from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
+from services.common.messaging.worker import make_runner
 from services.metrics.app import create_app as metrics_app
 from services.metrics.consumer import consumers as metrics_consumers
-from services.metrics.worker import make_runner
+from services.metrics.store import metadata as metrics_md
 from services.registration.app import create_app
 from services.registration.partner.handlers import create_partner
 from services.registration.store import metadata
@@ -74,7 +75,7 @@ def test_finding2_every_platform_onboarding_reaches_the_metrics_exactly_once(
     assert onboarded == [(False, "shopee", False), (False, "tokopedia", True),
                          (True, "shopee", False), (True, "tokopedia", True)]
 
-    runner = make_runner(met, met_engine, metrics_consumers()[0])
+    runner = make_runner(met, met_engine, metrics_md, metrics_consumers()[0])
     try:
         for _ in range(80):
             runner.poll_once(timeout_ms=500)

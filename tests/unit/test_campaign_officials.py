@@ -69,7 +69,7 @@ def test_seller_search_by_name_and_province_shows_the_catalogue_only(env: Any) -
     with engine.begin() as conn:
         from services.campaign.consumer import consumers
 
-        consumers()[0].handlers["bbi.umkm.onboarded.v1"](conn, onboarded(uid, "tokopedia"))
+        consumers()[0].apply(conn, [onboarded(uid, "tokopedia")])
     add_business(engine, "31", trade_name="Kopi Kenangan Rakyat", nib="9120000000778")
     me = auth(settings)
     r = client.get(f"{URL}/sellers?name=kopi%20TORAJA&province=73", headers=me)

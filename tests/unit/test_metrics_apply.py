@@ -13,10 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.common.db.engine import make_engine
 from services.common.db.migrations import upgrade
 from services.common.messaging import contracts as c
+from services.common.messaging.consumer import BatchApplier
 from services.metrics import store
 from services.metrics.app import create_app
 from services.metrics.config import load_settings
-from services.metrics.consumer import MetricsApplier, consumers
+from services.metrics.consumer import consumers
 from services.metrics.domain import COUNT_ONBOARDED
 from tests.fixtures.metrics_sample import (
     NOW,
@@ -37,7 +38,7 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'metrics.db'}"
     upgrade("metrics", url)
     engine = make_engine(url)
-    applier = MetricsApplier(engine, store.metadata, consumers()[0])
+    applier = BatchApplier(engine, store.metadata, consumers()[0])
     app = create_app(load_settings(database_url=url), engine)
     return engine, applier, app.test_client()
 
@@ -130,7 +131,7 @@ def test_poison_in_a_batch_is_isolated_and_counted(env) -> None:  # type: ignore
 
 
 def test_batch_not_starting_at_stored_offset_is_refused(env) -> None:  # type: ignore[no-untyped-def]
-    from services.metrics.consumer import OffsetsMoved
+    from services.common.messaging.consumer import OffsetsMoved
 
     engine, applier, client = env
     applier.apply(_records([registered(str(uuid.uuid4()))]), lambda dead: None)

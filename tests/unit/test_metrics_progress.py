@@ -17,10 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.common.db.engine import make_engine
 from services.common.db.migrations import upgrade
 from services.common.messaging import contracts as c
+from services.common.messaging.consumer import BatchApplier
 from services.metrics import store
 from services.metrics.app import create_app
 from services.metrics.config import load_settings
-from services.metrics.consumer import MetricsApplier, consumers
+from services.metrics.consumer import consumers
 from services.metrics.domain import COUNT_ONBOARDED, Business, Fold
 from services.metrics.progress import MEASURES, baselines, choose_baseline, kind_of
 from tests.fixtures.metrics_sample import ev, registered
@@ -36,7 +37,7 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'metrics.db'}"
     upgrade("metrics", url)
     engine = make_engine(url)
-    applier = MetricsApplier(engine, store.metadata, consumers()[0])
+    applier = BatchApplier(engine, store.metadata, consumers()[0])
     client = create_app(load_settings(database_url=url), engine).test_client()
     offset = [0]
 

@@ -72,6 +72,6 @@ def test_training_and_campaign_keep_claims_and_onboardings_metrics_ignores_claim
 
     for (c,) in (campaign(), training()):
         assert {contracts.UMKM_REGISTERED, contracts.UMKM_ONBOARDED, contracts.UMKM_CLAIMED,
-                contracts.UMKM_WITHDRAWN} <= set(c.handlers), c.name
+                contracts.UMKM_WITHDRAWN} <= c.types, c.name
     # A claim changes who owns a business, not any count: the metrics runner skips it.
-    assert contracts.UMKM_CLAIMED not in metrics()[0].handlers
+    assert contracts.UMKM_CLAIMED not in metrics()[0].types

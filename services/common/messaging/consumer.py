@@ -10,16 +10,18 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
+from services.common.db.dialect import any_of, insert_ignore, is_postgresql, upsert
 from services.common.db.engine import utcnow
 from services.common.messaging.contracts import TOPIC_DEADLETTER
 from services.common.messaging.events import Event, EventError, parse_event
@@ -32,6 +34,7 @@ Handler = Callable[[Connection, Event], None]
 KAFKA_CALL_TIMEOUT_MS = 5_000
 # Offsets in Kafka are advisory (the DB holds the truth), so closing never waits long for them.
 CLOSE_TIMEOUT_MS = 2_000
+_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class RejectEvent(Exception):
@@ -67,20 +70,51 @@ class DeadLetter:
 
 @dataclass
 class Consumer:
-    """What one consumer group does: its name (also the group id), topics and handlers."""
+    """What one consumer group does -- the one extension point of consuming.
+
+    `name` is also the group id; `types` are the event types it applies (others on its topics
+    are recorded as processed and skipped); `apply(conn, events)` writes a batch of them, in
+    order, inside the runner's transaction, all or nothing. It may fold the whole batch at once
+    (metrics); a per-event consumer loops (`Consumer.per_event`). When a batch fails the runner
+    applies its events one at a time to dead-letter only the poison ones, so `apply` must give
+    the same result for a batch as for its events one by one. `count_dead`, if set, records the
+    batch's dead letters in the same transaction (metrics counts them as a series)."""
 
     name: str
     topics: list[str]
-    handlers: dict[str, Handler]
-    # Optional fast path: apply many events at once (e.g. aggregates). Must be all-or-nothing;
-    # on any error the runner falls back to one event at a time to isolate the poison.
-    batch_handler: Callable[[Connection, list[Event]], None] | None = None
-    # A BatchApplier subclass when a consumer needs more in the batch transaction (metrics
-    # counts its dead letters and guards its offsets there).
-    applier_class: Any = None
+    types: frozenset[str]
+    apply: Callable[[Connection, list[Event]], None]
+    count_dead: Callable[[Connection, list[DeadLetter]], None] | None = None
     service: str = ""
     stats: dict[str, int] = field(default_factory=lambda: {"applied": 0, "deadlettered": 0,
                                                            "duplicates": 0})
+
+    @classmethod
+    def per_event(cls, name: str, topics: list[str], handlers: Mapping[str, Handler],
+                  service: str = "") -> Consumer:
+        """A consumer whose `apply` calls one handler per event, under the event's
+        correlation id (events a handler publishes carry it on)."""
+        table = dict(handlers)
+
+        def apply(conn: Connection, events: list[Event]) -> None:
+            for ev in events:
+                token = correlation_id.set(ev.correlationid)
+                try:
+                    table[ev.type](conn, ev)
+                finally:
+                    correlation_id.reset(token)
+
+        return cls(name=name, topics=topics, types=frozenset(table), apply=apply,
+                   service=service)
+
+
+class _BatchFailed(Exception):
+    """`apply` failed on a whole batch: the runner retries it one event at a time."""
+
+
+class OffsetsMoved(RetryLater):
+    """The batch does not start at the offsets stored in the database (another replica applied
+    it after a rebalance, or a metrics rebuild moved them): re-seek, apply nothing."""
 
 
 class BatchApplier:
@@ -90,6 +124,25 @@ class BatchApplier:
         self.engine, self.md, self.c = engine, md, consumer
         self.processed = md.tables["processed_events"]
         self.offsets = md.tables["consumer_offsets"]
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction on the connection this applier keeps between batches (a checkout
+        per batch cost a pool pre-ping round trip each time); dropped after any error."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        try:
+            with self._conn.begin():
+                yield self._conn
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
 
     def stored_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         o = self.offsets
@@ -102,31 +155,111 @@ class BatchApplier:
 
     def apply(self, records: list[Any],
               before_commit: Callable[[list[DeadLetter]], None]) -> list[DeadLetter]:
-        """Apply Kafka records (in partition order); returns the dead letters sent."""
-        dead: list[DeadLetter] = []
+        """Apply Kafka records (in partition order); returns the dead letters sent.
+
+        First the whole batch in one transaction; if `apply` fails on it (not a transient
+        error), that transaction rolls back and a second one applies the events one at a time,
+        each in a savepoint, so only the poison ones are dead-lettered."""
+        unparsable: list[DeadLetter] = []
         events: list[tuple[Any, Event]] = []
         for rec in records:
             try:
                 events.append((rec, parse_event(rec.value)))
             except EventError as exc:
-                dead.append(_dead(rec, exc.reason, str(exc.detail)))
-        with self.engine.begin() as conn:
-            fresh = self._drop_seen(conn, events)
-            wanted = [(r, e) for r, e in fresh if e.type in self.c.handlers]
-            applied = self._apply_events(conn, wanted, dead)
-            if applied:
-                self._record_processed(conn, [e.id for e in applied])
-            self._store_offsets(conn, records)
-            # Dead letters are confirmed before the offsets commit: none is ever lost.
-            before_commit(dead)
+                unparsable.append(_dead(rec, exc.reason, str(exc.detail)))
+        wanted = [(r, e) for r, e in events if e.type in self.c.types]
+        try:
+            applied, dead, seen = self._transaction(records, wanted, unparsable, before_commit,
+                                                    whole=True)
+        except (RetryLater, sa.exc.OperationalError):
+            raise
+        except _BatchFailed:
+            log.warning("batch apply failed; applying one event at a time")
+            applied, dead, seen = self._transaction(records, wanted, unparsable, before_commit,
+                                                    whole=False)
         m = worker_metrics()
-        for e in applied:
-            m.events_consumed.labels(self.c.service, self.c.name, e.type).inc()
+        for type_, n in Counter(e.type for e in applied).items():
+            m.events_consumed.labels(self.c.service, self.c.name, type_).inc(n)
         if applied:
             m.last_applied.labels(self.c.service, self.c.name).set(time.time())
         self.c.stats["applied"] += len(applied)
         self.c.stats["deadlettered"] += len(dead)
+        self.c.stats["duplicates"] += seen
         return dead
+
+    def _transaction(self, records: list[Any], wanted: list[tuple[Any, Event]],
+                     unparsable: list[DeadLetter],
+                     before_commit: Callable[[list[DeadLetter]], None],
+                     whole: bool) -> tuple[list[Event], list[DeadLetter], int]:
+        dead = list(unparsable)
+        with self._begin() as conn:
+            self._check_offsets(conn, records)
+            if whole:
+                # One statement records the ids and says which were new.
+                fresh = self._claim(conn, wanted)
+                try:
+                    self.c.apply(conn, [e for _, e in fresh])
+                except (RetryLater, sa.exc.OperationalError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - isolated event by event next
+                    raise _BatchFailed from exc
+                applied = [e for _, e in fresh]
+            else:
+                fresh = self._drop_seen(conn, wanted)
+                applied = self._apply_one_by_one(conn, fresh, dead)
+                if applied:
+                    self._record_processed(conn, [e.id for e in applied])
+            if dead and self.c.count_dead is not None:
+                self.c.count_dead(conn, dead)
+            self._store_offsets(conn, records)
+            # Dead letters are confirmed before the offsets commit: none is ever lost.
+            before_commit(dead)
+        return applied, dead, len(wanted) - len(fresh)
+
+    def _claim(self, conn: Connection,
+               events: list[tuple[Any, Event]]) -> list[tuple[Any, Event]]:
+        """Insert the events' ids into processed_events (ON CONFLICT DO NOTHING RETURNING):
+        the events whose id was not there yet, first copy only."""
+        if not events:
+            return []
+        p = self.processed
+        ids = list(dict.fromkeys(e.id for _, e in events))
+        stmt = insert_ignore(conn, p)
+        if is_postgresql(conn):
+            stmt = stmt.from_select(["event_id", "consumer", "processed_at"], self._id_rows(ids))
+            new = set(conn.execute(stmt.returning(p.c.event_id)).scalars())
+        else:
+            new = set(conn.execute(stmt.returning(p.c.event_id), [
+                {"event_id": i, "consumer": self.c.name, "processed_at": utcnow()}
+                for i in ids]).scalars())
+        out = []
+        for rec, ev in events:
+            if ev.id in new:
+                new.discard(ev.id)
+                out.append((rec, ev))
+        return out
+
+    def _check_offsets(self, conn: Connection, records: list[Any]) -> None:
+        """The database is the truth of what was applied: a batch must start exactly at the
+        stored next offset of each of its partitions (topics keep every event, so there are
+        no gaps). FOR UPDATE (PostgreSQL) on this batch's partitions only: a second replica
+        holding the same partitions for a moment, or a rebuild swapping the rows, waits."""
+        o = self.offsets
+        first: dict[tuple[str, int], int] = {}
+        for r in records:
+            first.setdefault((r.topic, r.partition), r.offset)
+        rows = conn.execute(
+            sa.select(o.c.topic, o.c.partition, o.c.next_offset)
+            .where(o.c.consumer == self.c.name,
+                   sa.tuple_(o.c.topic, o.c.partition).in_(sorted(first)))
+            .order_by(o.c.topic, o.c.partition)
+            .with_for_update()
+        ).all()
+        for r in rows:
+            if first[(r.topic, r.partition)] != r.next_offset:
+                raise OffsetsMoved(
+                    f"{r.topic}:{r.partition}: batch starts at {first[(r.topic, r.partition)]}, "
+                    f"stored {r.next_offset}")
 
     def _drop_seen(self, conn: Connection,
                    events: list[tuple[Any, Event]]) -> list[tuple[Any, Event]]:
@@ -134,45 +267,24 @@ class BatchApplier:
             return []
         p = self.processed
         ids = [e.id for _, e in events]
-        if conn.dialect.name == "postgresql":  # one array parameter, not 500 bound values
-            match = p.c.event_id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.String)))
-        else:
-            match = p.c.event_id.in_(ids)
         seen = set(conn.execute(sa.select(p.c.event_id).where(
-            p.c.consumer == self.c.name, match)).scalars())
+            p.c.consumer == self.c.name, any_of(conn, p.c.event_id, ids))).scalars())
         out = []
         for rec, ev in events:
             if ev.id in seen:
-                self.c.stats["duplicates"] += 1
                 continue
             seen.add(ev.id)
             out.append((rec, ev))
         return out
 
-    def _apply_events(self, conn: Connection, items: list[tuple[Any, Event]],
-                      dead: list[DeadLetter]) -> list[Event]:
-        if not items:
-            return []
-        if self.c.batch_handler is not None:
-            try:
-                with conn.begin_nested():
-                    self.c.batch_handler(conn, [e for _, e in items])
-                return [e for _, e in items]
-            except RetryLater:
-                raise
-            except sa.exc.OperationalError:
-                raise
-            except Exception:  # noqa: BLE001 - isolate the poison event one by one below
-                log.warning("batch apply failed; applying one event at a time")
+    def _apply_one_by_one(self, conn: Connection, items: list[tuple[Any, Event]],
+                          dead: list[DeadLetter]) -> list[Event]:
         applied = []
         for rec, ev in items:
             token = correlation_id.set(ev.correlationid)
             try:
                 with conn.begin_nested():
-                    if self.c.batch_handler is not None:
-                        self.c.batch_handler(conn, [ev])
-                    else:
-                        self.c.handlers[ev.type](conn, ev)
+                    self.c.apply(conn, [ev])
                 applied.append(ev)
             except (RetryLater, sa.exc.OperationalError):
                 raise
@@ -187,24 +299,28 @@ class BatchApplier:
 
     def _record_processed(self, conn: Connection, ids: list[str]) -> None:
         p = self.processed
-        if conn.dialect.name == "postgresql":
-            # One INSERT ... SELECT unnest(array) instead of a row-by-row executemany.
-            rows = sa.select(sa.func.unnest(sa.bindparam("ids", ids, type_=ARRAY(sa.String))),
-                             sa.literal(self.c.name), sa.literal(utcnow(), p.c.processed_at.type))
-            conn.execute(p.insert().from_select(["event_id", "consumer", "processed_at"], rows))
+        if is_postgresql(conn):
+            conn.execute(p.insert().from_select(["event_id", "consumer", "processed_at"],
+                                                self._id_rows(ids)))
             return
         conn.execute(p.insert(), [
             {"event_id": i, "consumer": self.c.name, "processed_at": utcnow()} for i in ids])
 
+    def _id_rows(self, ids: list[str]) -> Any:
+        """PostgreSQL: (event_id, consumer, processed_at) rows from one JSON parameter; an
+        executemany costs a statement per row, an array a Python escape per element."""
+        return sa.select(
+            sa.func.json_array_elements_text(sa.cast(sa.bindparam("ids", _JSON.encode(ids)),
+                                                     sa.JSON)),
+            sa.literal(self.c.name), sa.literal(utcnow(), self.processed.c.processed_at.type))
+
     def _store_offsets(self, conn: Connection, records: list[Any]) -> None:
         o = self.offsets
-        for (topic, part), off in _last_offsets(records).items():
-            done = conn.execute(o.update().where(
-                o.c.consumer == self.c.name, o.c.topic == topic, o.c.partition == part
-            ).values(next_offset=off + 1)).rowcount
-            if not done:
-                conn.execute(o.insert().values(consumer=self.c.name, topic=topic,
-                                               partition=part, next_offset=off + 1))
+        conn.execute(
+            upsert(conn, o, index_elements=["consumer", "topic", "partition"],
+                   set_=["next_offset"]),
+            [{"consumer": self.c.name, "topic": t, "partition": p, "next_offset": off + 1}
+             for (t, p), off in sorted(_last_offsets(records).items())])
 
 
 def _dead(rec: Any, reason: str, detail: str) -> DeadLetter:
@@ -234,12 +350,11 @@ class ConsumerRunner:
                  kafka_factory: Callable[[], Any], producer_factory: Callable[[], Any],
                  topic_prefix: str = "") -> None:
         self.prefix = topic_prefix
-        self.applier = (consumer.applier_class or BatchApplier)(engine, md, consumer)
+        self.applier = BatchApplier(engine, md, consumer)
         self.c = consumer
         self._kafka_factory, self._producer_factory = kafka_factory, producer_factory
         self.kafka: Any = None
         self._producer: Any = None
-        self._last_lag = 0.0
 
     def start(self) -> None:
         self.kafka = self._kafka_factory()
@@ -262,7 +377,6 @@ class ConsumerRunner:
             self.kafka.commit({TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1)
                                for (t, p), o in _last_offsets(records).items()},
                               timeout_ms=KAFKA_CALL_TIMEOUT_MS)
-        self._report_lag()
         worker_metrics().kafka_up.labels(self.c.service).set(1)
         return len(records)
 
@@ -297,20 +411,6 @@ class ConsumerRunner:
                 "reason": d.reason, "topic": d.topic, "partition": d.partition,
                 "offset": d.offset})
 
-    def _report_lag(self) -> None:
-        if time.monotonic() - self._last_lag < 5:
-            return
-        self._last_lag = time.monotonic()
-        assigned = list(self.kafka.assignment())
-        if not assigned:
-            return
-        ends = self.kafka.end_offsets(assigned, timeout_ms=KAFKA_CALL_TIMEOUT_MS)
-        for tp in assigned:
-            lag = max(0, ends.get(tp, 0) - self.kafka.position(
-                tp, timeout_ms=KAFKA_CALL_TIMEOUT_MS))
-            worker_metrics().consumer_lag.labels(self.c.service, self.c.name, tp.topic,
-                                                 str(tp.partition)).set(lag)
-
     def run_forever(self, should_stop: Callable[[], bool]) -> None:
         backoff = 0.0
         while not should_stop():
@@ -326,6 +426,7 @@ class ConsumerRunner:
         self.close()
 
     def close(self) -> None:
+        self.applier.close()
         if self.kafka is not None:
             self.kafka.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
             self.kafka = None
@@ -347,3 +448,21 @@ def _last_offsets(records: list[Any]) -> dict[tuple[str, int], int]:
     for r in records:
         last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
     return last
+
+
+def consumer_lag(conn: Connection, md: sa.MetaData, consumer: Consumer, client: Any,
+                 prefix: str = "") -> dict[tuple[str, int], int]:
+    """Lag of a consumer group on every partition of its topics: end offset minus the next
+    offset stored in its database (the truth of what was applied; Kafka's committed offset
+    is advisory). Keys are (topic without the prefix, partition)."""
+    tps = [TopicPartition(prefix + t, p) for t in consumer.topics
+           for p in sorted(client.partitions_for_topic(prefix + t) or ())]
+    if not tps:
+        return {}
+    ends = client.end_offsets(tps, timeout_ms=KAFKA_CALL_TIMEOUT_MS)
+    starts = client.beginning_offsets(tps, timeout_ms=KAFKA_CALL_TIMEOUT_MS)
+    o = md.tables["consumer_offsets"]
+    stored = {(r.topic, r.partition): r.next_offset for r in conn.execute(
+        sa.select(o.c.topic, o.c.partition, o.c.next_offset).where(o.c.consumer == consumer.name))}
+    return {(tp.topic[len(prefix):], tp.partition):
+            max(0, ends[tp] - stored.get((tp.topic, tp.partition), starts[tp])) for tp in tps}

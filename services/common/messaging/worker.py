@@ -1,5 +1,5 @@
 """The worker process of a service: the outbox relay and the service's consumers, each in
-its own thread with its own Kafka client, plus a /metrics endpoint for the worker."""
+its own thread with its own Kafka client, a lag reporter, plus a /metrics endpoint."""
 from __future__ import annotations
 
 import functools
@@ -9,14 +9,21 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
+from kafka import KafkaConsumer
 from prometheus_client import start_http_server
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from services.common.config import Settings
 from services.common.messaging import housekeeping
-from services.common.messaging.consumer import Consumer, ConsumerRunner
+from services.common.messaging.consumer import (
+    KAFKA_CALL_TIMEOUT_MS,
+    Consumer,
+    ConsumerRunner,
+    consumer_lag,
+)
 from services.common.messaging.events import DEAD_LETTER_REASONS
 from services.common.messaging.kafka_clients import make_consumer, make_producer
 from services.common.messaging.outbox import KafkaPublisher, OutboxRelay
@@ -26,16 +33,28 @@ log = logging.getLogger(__name__)
 # SIGTERM to exit, whatever Kafka does: inside the 10 s promised to the platform (Kubernetes
 # waits terminationGracePeriodSeconds, a developer's Ctrl-C waits on honcho).
 STOP_BUDGET_S = 7.0
+# Where a service keeps its consumers' lag besides the worker's gauge (metrics: its database).
+LagSink = Callable[[Connection, str, dict[tuple[str, int], int]], None]
+
+
+def make_runner(s: Settings, engine: Engine, md: sa.MetaData, c: Consumer) -> ConsumerRunner:
+    """The runner of one consumer group, as the worker runs it (Kafka clients made lazily)."""
+    c.service = c.service or s.service
+    return ConsumerRunner(
+        engine, md, c, kafka_factory=functools.partial(make_consumer, s, c.name, []),
+        producer_factory=lambda: make_producer(s), topic_prefix=s.topic_prefix)
 
 
 class Worker:
     """Runs the relay and consumers until stop() (or SIGTERM/SIGINT in `run`)."""
 
     def __init__(self, settings: Settings, engine: Engine, md: sa.MetaData,
-                 consumers: list[Consumer], relay: bool = True) -> None:
+                 consumers: list[Consumer], relay: bool = True, lag_interval_s: float = 15.0,
+                 lag_sink: LagSink | None = None) -> None:
         self.settings, self.engine, self.md = settings, engine, md
         self.consumers = consumers
         self.with_relay = relay
+        self.lag_interval_s, self.lag_sink = lag_interval_s, lag_sink
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.runners: list[ConsumerRunner] = []
@@ -53,14 +72,39 @@ class Worker:
         self._spawn("housekeeping",
                     lambda: housekeeping.run_forever(self.engine, self.md, s, self._stop))
         for c in self.consumers:
-            c.service = c.service or s.service
-            runner = ConsumerRunner(
-                self.engine, self.md, c,
-                kafka_factory=functools.partial(make_consumer, s, c.name, []),
-                producer_factory=lambda: make_producer(s), topic_prefix=s.topic_prefix)
+            runner = make_runner(s, self.engine, self.md, c)
             self.runners.append(runner)
             self._spawn(f"consumer-{c.name}",
                         functools.partial(runner.run_forever, self._stop.is_set))
+        if self.consumers:
+            self._spawn("lag-reporter", self._report_lag_forever)
+
+    def _report_lag_forever(self) -> None:
+        client: Any = None
+        while not self._stop.wait(self.lag_interval_s):
+            try:
+                client = client or KafkaConsumer(
+                    bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                    client_id=f"{self.settings.service}-lag", enable_auto_commit=False,
+                    bootstrap_timeout_ms=KAFKA_CALL_TIMEOUT_MS)  # not 30 s with brokers down
+                self.report_lag(client)
+            except Exception as exc:  # noqa: BLE001 - lag is advisory; try again next tick
+                log.warning("lag report failed", extra={"error": type(exc).__name__})
+        if client is not None:
+            client.close()
+
+    def report_lag(self, client: Any) -> dict[str, dict[tuple[str, int], int]]:
+        """Every consumer's lag on all partitions of its topics (whichever replica owns them),
+        as the bbi_consumer_lag_events gauge and to the service's lag sink, if any."""
+        s, gauge, out = self.settings, worker_metrics().consumer_lag, {}
+        for c in self.consumers:
+            with self.engine.begin() as conn:
+                lags = out[c.name] = consumer_lag(conn, self.md, c, client, s.topic_prefix)
+                if self.lag_sink is not None:
+                    self.lag_sink(conn, c.name, lags)
+            for (topic, part), n in lags.items():
+                gauge.labels(s.service, c.name, s.topic_prefix + topic, str(part)).set(n)
+        return out
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
