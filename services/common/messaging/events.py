@@ -159,6 +159,9 @@ def parse_event(raw: bytes | None) -> Event:
 
 
 # --- fast path -----------------------------------------------------------------------------
+# Why it exists: 15 us per event against marshmallow's 38 (bench stream, CPU time), and parsing
+# is a fifth of the metrics consumer's CPU; tests/unit/test_common_events_fast.py pins it to
+# marshmallow's answers.
 # marshmallow's load + dump was half of a consumer's apply time. For the field types of our
 # contracts, the data that producers write (make_event: already loaded and dumped once) is
 # checked here with the schema's own validators and returned exactly as load + dump would
