@@ -7,9 +7,9 @@ Knobs (environment variables, read by `load_settings`):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from services.common.config import Settings, env_int
+from services.common.config import Settings, as_service_settings, env_int
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9103
@@ -40,7 +40,4 @@ def load_settings(**overrides: object) -> CampaignSettings:
 def campaign_settings(settings: Settings) -> CampaignSettings:
     """Typed settings from common ones (tools and tests may build plain `Settings`): their
     fields kept, this service's knobs read from the environment."""
-    if isinstance(settings, CampaignSettings):
-        return settings
-    return load_settings(**{f.name: getattr(settings, f.name) for f in fields(Settings)
-                            if f.name != "service"})
+    return as_service_settings(settings, CampaignSettings, load_settings)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DEV_SECRET = "bbi-local-development-only-secret-change-me"
@@ -122,3 +123,15 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def as_service_settings(settings: Settings, cls: type[S], load: Callable[..., S]) -> S:
+    """`settings` as a service's own subclass `cls`: plain Settings built elsewhere (a test, a
+    tool) keep every shared value and get the service's knobs from `load` (the environment)."""
+    if isinstance(settings, cls):
+        return settings
+    return load(**{f.name: getattr(settings, f.name) for f in fields(Settings)
+                   if f.name != "service"})

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from services.common.config import Settings, env_float
+from services.common.config import Settings, as_service_settings, env_float
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9104
@@ -36,7 +36,4 @@ def load_settings(**overrides: object) -> MetricsSettings:
 def metrics_settings(settings: Settings) -> MetricsSettings:
     """These settings as MetricsSettings (the service's knobs from the environment when a
     caller built plain Settings)."""
-    if isinstance(settings, MetricsSettings):
-        return settings
-    common = {f.name: getattr(settings, f.name) for f in fields(Settings) if f.name != "service"}
-    return load_settings(**common)
+    return as_service_settings(settings, MetricsSettings, load_settings)

@@ -14,9 +14,9 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from services.common.config import Settings, env_int, env_str
+from services.common.config import Settings, as_service_settings, env_int, env_str
 from services.common.http.web import get_settings
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
@@ -61,10 +61,7 @@ def load_settings(**overrides: object) -> RegistrationSettings:
 def registration_settings(settings: Settings) -> RegistrationSettings:
     """`settings` as registration's own: shared settings built elsewhere (a test, the CLI)
     keep their values and get this service's knobs from the environment."""
-    if isinstance(settings, RegistrationSettings):
-        return settings
-    shared = {f.name: getattr(settings, f.name) for f in fields(Settings) if f.name != "service"}
-    return load_settings(**shared)
+    return as_service_settings(settings, RegistrationSettings, load_settings)
 
 
 def current_settings() -> RegistrationSettings:

@@ -11,9 +11,9 @@ Knobs (environment variables, read by `load_settings`):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from services.common.config import Settings, env_int
+from services.common.config import Settings, as_service_settings, env_int
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9102
@@ -53,7 +53,4 @@ def load_settings(**overrides: object) -> TrainingSettings:
 def training_settings(settings: Settings) -> TrainingSettings:
     """Typed settings from common ones (tools and tests may build plain `Settings`): their
     fields kept, this service's knobs read from the environment."""
-    if isinstance(settings, TrainingSettings):
-        return settings
-    return load_settings(**{f.name: getattr(settings, f.name) for f in fields(Settings)
-                            if f.name != "service"})
+    return as_service_settings(settings, TrainingSettings, load_settings)
