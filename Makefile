@@ -44,8 +44,8 @@ test-browser:
 	.venv/bin/pytest -q tests/browser
 
 lint:
-	.venv/bin/ruff check services tests bench
-	.venv/bin/mypy services
+	.venv/bin/ruff check services devtools tests bench
+	.venv/bin/mypy services devtools
 
 bench:
 	.venv/bin/python -m bench.run
