@@ -29,7 +29,7 @@ _BATCH = 1000
 
 
 def _nik_hash(key: str, nik: str) -> str:
-    # Frozen copy of services.registration.handlers.nik_hash (a test checks they agree).
+    # Frozen copy of services.registration.store.nik_hash (a test checks they agree).
     return hmac.new(key.encode(), ("nik:" + nik).encode(), hashlib.sha256).hexdigest()
 
 
