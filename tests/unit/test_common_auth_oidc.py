@@ -228,20 +228,18 @@ def test_production_defaults_without_an_issuer_refuse_to_start(
 
 
 def test_no_production_module_can_reach_the_development_signer() -> None:
-    """devtools (the dev signer, local servers) is developer tooling: the services never
-    import it. The `bbi` CLI (local operations) is the one place that may."""
+    """devtools (the dev signer, local servers, the `bbi` CLI) and tests (fixtures) are not
+    shipped: no module under services/ imports either."""
     import ast
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2] / "services"
     offenders = []
     for path in root.rglob("*.py"):
-        if path == root / "common" / "cli.py":
-            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            if any(n == "devtools" or n.startswith("devtools.") for n in names):
+            if any(n.split(".")[0] in ("devtools", "tests") for n in names):
                 offenders.append(str(path.relative_to(root.parent)))
     assert offenders == []
     import services.common.http.auth as auth
