@@ -3,6 +3,7 @@ validator hands to marshmallow. Pure (no web framework): domain modules import i
 services/common/http renders it as RFC 9457 problem details."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 Kind = Literal["invalid", "conflict", "not_found", "forbidden"]
@@ -14,16 +15,24 @@ STATUS: Final[dict[str, int]] = {"invalid": 422, "conflict": 409, "not_found": 4
 
 class DomainError(Exception):
     """A rule was broken: a machine code, messages in Indonesian and English, a kind, the
-    field concerned (if one is), and any extra members for the problem body."""
+    field concerned (if one is), and any extra members for the problem body.
+
+    `errors` is for bad input that names several fields or rows at once: {name: [FieldMessage,
+    ...]}, nested as the input is (e.g. {"rows": {"3": [...]}}); it replaces the one entry
+    `field` would give."""
 
     def __init__(self, code: str, message_id: str, message_en: str, kind: Kind = "invalid",
-                 field: str | None = None, **extra: Any) -> None:
+                 field: str | None = None, *, errors: Mapping[str, Any] | None = None,
+                 **extra: Any) -> None:
         if kind not in STATUS:  # a field name passed where the kind goes, say
             raise ValueError(f"unknown DomainError kind {kind!r}")
+        if errors is not None and kind != "invalid":  # only bad input is answered per field
+            raise ValueError(f"a {kind} DomainError carries no field errors")
         super().__init__(f"{code}: {message_en}")
         self.code, self.message_id, self.message_en = code, message_id, message_en
         self.kind: Kind = kind
         self.field = field
+        self.errors: dict[str, Any] | None = None if errors is None else dict(errors)
         self.extra: dict[str, Any] = extra
 
     @property
@@ -33,7 +42,7 @@ class DomainError(Exception):
     def with_extra(self, **extra: Any) -> DomainError:
         """The same error with more members for the body (e.g. the current state of a row)."""
         return DomainError(self.code, self.message_id, self.message_en, self.kind, self.field,
-                           **(self.extra | extra))
+                           errors=self.errors, **(self.extra | extra))
 
     def as_field_message(self) -> FieldMessage:
         return FieldMessage(self.code, self.message_id, self.message_en)

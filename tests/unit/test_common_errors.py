@@ -55,6 +55,23 @@ def test_invalid_names_its_field_and_a_conflict_carries_no_field_errors() -> Non
     assert clash.to_problem()["current_status"] == "closed"
 
 
+def test_an_error_naming_several_rows_renders_its_own_errors_map() -> None:
+    row = FieldMessage("not_enrolled", "Tidak terdaftar.", "Not enrolled.")
+    err = DomainError("attendance_invalid", "Dua salah.", "Two wrong.",
+                      errors={"rows": {"2": [row], "5": [row, "Unknown field."]}})
+    kept = err.with_extra(shown=1)
+    assert kept.errors == err.errors and kept.extra == {"shown": 1}
+    entry = {"code": "not_enrolled", "message_id": "Tidak terdaftar.",
+             "message_en": "Not enrolled."}
+    body = from_domain(kept).to_problem()
+    assert (body["status"], body["code"], body["shown"]) == (422, "attendance_invalid", 1)
+    assert body["errors"] == {"rows": {"2": [entry], "5": [
+        entry, {"code": "unknown_field", "message_id": "Kolom tidak dikenal.",
+                "message_en": "Unknown field."}]}}
+    with pytest.raises(ValueError, match="carries no field errors"):
+        DomainError("closed", "Tutup.", "Closed.", "conflict", errors={"x": [row]})
+
+
 def test_field_message_is_a_string_that_survives_copy_and_pickle() -> None:
     msg = FieldMessage("code_invalid", "Kode salah.", "Bad code.")
     assert msg == "Bad code."

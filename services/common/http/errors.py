@@ -57,9 +57,12 @@ def field_error(code: str, message_id: str, message_en: str) -> dict[str, str]:
 
 def from_domain(err: DomainError) -> ApiError:
     """A broken rule as problem details: its kind gives the status; bad input also names the
-    field in `errors` ("_" when the rule is about the request as a whole)."""
+    field in `errors` ("_" when the rule is about the request as a whole), or gives the
+    error's own map of several fields or rows."""
     errors = None
-    if err.kind == "invalid":
+    if err.errors is not None:
+        errors = field_errors(err.errors)
+    elif err.kind == "invalid":
         errors = {err.field or "_": [field_error(err.code, err.message_id, err.message_en)]}
     return ApiError(err.status, err.code, err.message_id, err.message_en, errors, **err.extra)
 
