@@ -13,7 +13,8 @@ from services.campaign.identity import Official
 from services.campaign.queries import band_of, campaign_or_404, purchase_view
 from services.common import audit, umkm_directory
 from services.common.db.engine import is_unique_violation, new_id, utcnow
-from services.common.http.errors import ApiError, field_error
+from services.common.errors import DomainError
+from services.common.http.errors import ApiError, conflict
 from services.common.messaging import contracts
 from services.common.messaging.uow import UnitOfWork
 
@@ -46,7 +47,7 @@ def create_campaign(engine: Engine, settings: CampaignSettings,
     except sa.exc.IntegrityError as exc:
         if not is_unique_violation(exc):
             raise
-        raise ApiError(409, "code_taken", "Kode kampanye sudah dipakai.",
+        raise conflict("code_taken", "Kode kampanye sudah dipakai.",
                        "This campaign code is already taken.") from None
     return row
 
@@ -94,8 +95,8 @@ def join(engine: Engine, settings: CampaignSettings, official: Official,
             "region": official.region} | domain.progress(0, band_of(c))
 
 
-def _already_joined() -> ApiError:
-    return ApiError(409, "already_joined", "Anda sudah bergabung dengan kampanye ini.",
+def _already_joined() -> DomainError:
+    return conflict("already_joined", "Anda sudah bergabung dengan kampanye ini.",
                     "You have already joined this campaign.")
 
 
@@ -140,7 +141,7 @@ def _checked_purchase(conn: sa.Connection, settings: CampaignSettings, official:
                                timedelta(seconds=settings.clock_skew_seconds))
     p = store.get_participant(conn, c.id, official.official_id)
     if p is None:
-        raise ApiError(409, "not_joined", "Bergabunglah dengan kampanye terlebih dulu.",
+        raise conflict("not_joined", "Bergabunglah dengan kampanye terlebih dulu.",
                        "Join the campaign first.")
     biz = _seller(conn, settings, data)
     domain.check_sells_on(data["platform"], biz.platforms, biz.platforms_declared)
@@ -159,11 +160,9 @@ def _purchase_time(value: datetime, official: Official) -> datetime:
         domain.to_local(utc, official.zone)  # it must be writable back too, or it is a 500
         domain.to_wib(utc)
     except OverflowError:  # the first or last hours of year 1 / 9999
-        raise ApiError(422, "datetime_out_of_range", "Tanggal-waktu di luar rentang.",
-                       "Date-time out of the supported range.", errors={"purchased_at": [
-                           field_error("datetime_out_of_range", "Tanggal-waktu di luar "
-                                       "rentang.", "Date-time out of the supported range.")]},
-                       ) from None
+        raise DomainError("datetime_out_of_range", "Tanggal-waktu di luar rentang.",
+                          "Date-time out of the supported range.",
+                          field="purchased_at") from None
     return utc
 
 
@@ -177,8 +176,7 @@ def _seller(conn: sa.Connection, settings: CampaignSettings,
         msg = ("Tidak ada UMKM terdaftar dengan NIB ini (belum terdaftar, atau sudah menarik "
                "diri dari program).", "No registered business has this NIB (never registered,"
                " or withdrawn from the programme).")
-        raise ApiError(422, "nib_not_registered", *msg,
-                       errors={"nib": [field_error("nib_not_registered", *msg)]})
+        raise DomainError("nib_not_registered", *msg, field="nib")
     return biz
 
 
@@ -192,7 +190,7 @@ def _registered_business(conn: sa.Connection, settings: CampaignSettings,
                        "This business is not known (yet); retry shortly.",
                        headers={"Retry-After": str(settings.retry_after_seconds)})
     if not biz.active:
-        raise ApiError(409, "umkm_withdrawn", "UMKM ini telah menarik diri dari program.",
+        raise conflict("umkm_withdrawn", "UMKM ini telah menarik diri dari program.",
                        "This business has withdrawn from the programme.")
     return biz
 
@@ -205,7 +203,7 @@ def _check_new_order(conn: sa.Connection, key: tuple[str, str]) -> None:
         raise _duplicate() from None
 
 
-def _duplicate() -> ApiError:
+def _duplicate() -> DomainError:
     """Also what a parallel request gets when the unique constraint caught it."""
-    return ApiError(409, "duplicate_order", "Nomor pesanan ini sudah dicatat.",
+    return conflict("duplicate_order", "Nomor pesanan ini sudah dicatat.",
                     "This platform order reference was already recorded.")

@@ -9,8 +9,8 @@ from datetime import timezone
 from typing import Any
 
 from services.common.config import Settings
+from services.common.errors import DomainError
 from services.common.http.auth import Principal, hash_secret
-from services.common.http.errors import ApiError
 from services.common.reference import province_name, province_zone
 from services.common.validators import RuleBroken, validate_nip
 from services.common.wib import zone_of
@@ -56,7 +56,8 @@ def official_from(settings: Settings, principal: Principal) -> Official:
     region: Any = principal.claims.get("region")
     if (nip is None or not isinstance(agency, str) or not 0 < len(agency.strip()) <= 100
             or not isinstance(region, str) or province_name(region) is None):
-        raise ApiError(403, "official_claims_invalid",
-                       "Token pejabat harus memuat NIP yang sah, instansi dan kode provinsi.",
-                       "An official's token needs a valid NIP, an agency and a province code.")
+        raise DomainError("official_claims_invalid",
+                          "Token pejabat harus memuat NIP yang sah, instansi dan kode provinsi.",
+                          "An official's token needs a valid NIP, an agency and a province "
+                          "code.", "forbidden")
     return Official(pseudonym(settings, nip), agency.strip(), region)

@@ -11,8 +11,9 @@ from sqlalchemy.engine import Engine
 from services.campaign import domain, store
 from services.campaign.identity import Official
 from services.common import audit, umkm_directory
+from services.common.errors import DomainError
 from services.common.http import csv_export
-from services.common.http.errors import ApiError, field_error, not_found
+from services.common.http.errors import not_found
 from services.common.reference import province_name
 
 CSV_COLUMNS = ("purchase_id", "official_id", "agency", "umkm_id", "province_code", "platform",
@@ -71,8 +72,8 @@ def my_purchases(engine: Engine, official: Official, code: str, limit: int,
         c = campaign_or_404(conn, code)
         p = store.get_participant(conn, c.id, official.official_id)
         if p is None:
-            raise ApiError(404, "not_joined", "Anda belum bergabung dengan kampanye ini.",
-                           "You have not joined this campaign.")
+            raise DomainError("not_joined", "Anda belum bergabung dengan kampanye ini.",
+                              "You have not joined this campaign.", "not_found")
         rows, n = store.official_purchases(conn, c.id, official.official_id, limit, offset)
     return {"code": c.code, "official_id": official.official_id, "agency": p.agency,
             "progress": domain.progress(p.spent_idr, band_of(c)), "total": n,
@@ -91,10 +92,8 @@ def sellers(engine: Engine, code: str, args: dict[str, Any]) -> list[dict[str, A
             found = umkm_directory.search(conn, args["name"], args.get("province"),
                                           args["limit"])
         else:
-            raise ApiError(422, "search_term_required", "Cari dengan NIB atau nama usaha.",
-                           "Search by NIB or by trade name.", errors={"name": [field_error(
-                               "search_term_required", "Cari dengan NIB atau nama usaha.",
-                               "Search by NIB or by trade name.")]})
+            raise DomainError("search_term_required", "Cari dengan NIB atau nama usaha.",
+                              "Search by NIB or by trade name.", field="name")
     # The catalogue view only: the owner's subject stays in the read model.
     return [{"umkm_id": b.umkm_id, "trade_name": b.trade_name, "nib": b.nib,
              "province_code": b.province_code, "province_name": province_name(b.province_code),
