@@ -9,7 +9,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.common import audit
 from services.common.db.engine import new_id, utcnow
-from services.common.http.errors import ApiError, conflict, field_error, not_found
+from services.common.errors import DomainError, FieldMessage
+from services.common.http.errors import ApiError, conflict, not_found
 from services.common.messaging import contracts
 from services.common.messaging.uow import UnitOfWork
 from services.training import domain, queries, seats, store
@@ -235,15 +236,16 @@ def _started_session(conn: Connection, session_id: str, now: datetime) -> store.
     return s
 
 
-def _invalid_rows(errors: list[domain.RowError]) -> ApiError:
+def _invalid_rows(errors: list[domain.RowError]) -> DomainError:
     """422 listing every bad row; nothing of the report was applied."""
-    rows: dict[str, list[dict[str, str]]] = {}
+    rows: dict[str, list[FieldMessage]] = {}
     for e in errors:
-        rows.setdefault(str(e.row), []).append(field_error(e.code, e.message_id, e.message_en))
-    return ApiError(422, "attendance_invalid",
-                    f"Laporan kehadiran berisi {len(errors)} kesalahan; tidak ada yang disimpan.",
-                    f"The attendance report has {len(errors)} error(s); nothing was recorded.",
-                    errors={"rows": rows})
+        rows.setdefault(str(e.row), []).append(FieldMessage(e.code, e.message_id, e.message_en))
+    return DomainError("attendance_invalid",
+                       f"Laporan kehadiran berisi {len(errors)} kesalahan; tidak ada yang "
+                       "disimpan.",
+                       f"The attendance report has {len(errors)} error(s); nothing was "
+                       "recorded.", errors={"rows": rows})
 
 
 def module_done(engine: Engine, settings: TrainingSettings, owner: str, umkm_id: str,

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.common import umkm_directory
 from services.common.db.engine import utcnow
+from services.common.errors import DomainError
 from services.common.http.errors import ApiError, conflict, not_found
 from services.training import domain, store
 from services.training.config import TrainingSettings
@@ -68,9 +69,9 @@ def my_enrolment(conn: Connection, session_id: str, umkm_id: str) -> dict[str, A
     return _enrolment_view(conn, e, store.get_session(conn, session_id))
 
 
-def not_owner() -> ApiError:
-    return ApiError(403, "not_owner", "UMKM ini bukan milik akun Anda.",
-                    "This business does not belong to your account.")
+def not_owner() -> DomainError:
+    return DomainError("not_owner", "UMKM ini bukan milik akun Anda.",
+                       "This business does not belong to your account.", "forbidden")
 
 
 def known_umkm(conn: Connection, settings: TrainingSettings,
@@ -154,10 +155,10 @@ def progress(engine: Engine, settings: TrainingSettings, owner: str, umkm_id: st
     return course_progress(course, done, number)
 
 
-def certificate_not_found() -> ApiError:
-    return ApiError(404, "certificate_not_found",
-                    "Sertifikat dengan nomor ini tidak ditemukan.",
-                    "No certificate has this number.")
+def certificate_not_found() -> DomainError:
+    return DomainError("certificate_not_found",
+                       "Sertifikat dengan nomor ini tidak ditemukan.",
+                       "No certificate has this number.", "not_found")
 
 
 def certificate(engine: Engine, text: str) -> dict[str, Any]:
