@@ -10,9 +10,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from services.common.errors import DomainError
 from services.common.http import csv_export
 from services.common.http.auth import current_principal, forbidden, require_role, unauthorized
-from services.common.http.errors import ApiError
 from services.common.http.web import get_engine
 from services.common.messaging import contracts
 from services.common.reference import KBLI_SECTIONS, PLATFORMS, provinces
@@ -86,9 +86,10 @@ def _owner() -> str:
     try:  # the contract's own rule: not an e-mail, a name or a bare number (NIK, NIP)
         contracts.UmkmClaimed().fields["owner_subject"].deserialize(p.subject)
     except ValidationError:
-        raise ApiError(403, "subject_unusable",
-                       "Subjek token tidak dapat dipakai sebagai akun pemilik.",
-                       "The token's subject cannot be used as an owner account.") from None
+        raise DomainError("subject_unusable",
+                          "Subjek token tidak dapat dipakai sebagai akun pemilik.",
+                          "The token's subject cannot be used as an owner account.",
+                          "forbidden") from None
     return p.subject
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from services.common import audit
 from services.common.config import Settings
 from services.common.db.engine import is_unique_violation, utcnow
-from services.common.http.errors import ApiError, conflict, not_found
+from services.common.http.errors import conflict, not_found
 from services.common.messaging import contracts
 from services.common.messaging.uow import UnitOfWork
 from services.registration import domain, store
@@ -87,16 +87,16 @@ def claim(engine: Engine, settings: Settings, owner: str, nik: str, nib: str) ->
     Every attempt, refused or not, leaves an audit row (actor, outcome, business id; never
     the NIK or NIB tried): a refusal commits its row and nothing else, then answers."""
     proof, actor = store.nik_hash(settings, nik), audit.Actor(owner, "umkm")
-    refused: ApiError | domain.DomainError | None = None
+    refused: domain.DomainError | None = None
     with uow(engine, settings) as u:
         row = store.by_nib(u.conn, nib, lock=True)
         # One answer for an unknown NIB and a wrong NIK: a guess learns nothing about which.
         if row is None or row.status == "withdrawn" or row.nik_hash is None or \
                 not hmac.compare_digest(row.nik_hash, proof):
             audit.record(u.conn, actor, "umkm.claim", "umkm", outcome="no_match")
-            refused = ApiError(
-                404, "claim_no_match", "Tidak ada usaha dengan NIK dan NIB tersebut.",
-                "No business matches this NIK and NIB.")
+            refused = domain.DomainError(
+                "claim_no_match", "Tidak ada usaha dengan NIK dan NIB tersebut.",
+                "No business matches this NIK and NIB.", "not_found")
         elif row.owner_subject not in (None, owner):
             audit.record(u.conn, actor, "umkm.claim", f"umkm:{row.id}", outcome="already_claimed")
             refused = conflict("already_claimed", "Usaha ini sudah dimiliki akun lain.",

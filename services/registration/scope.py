@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.errors import DomainError
 from services.common.http.auth import NO_PROVINCE, Principal
-from services.common.http.errors import ApiError, not_found
+from services.common.http.errors import not_found
 
 NOTHING = NO_PROVINCE
 
@@ -31,16 +32,16 @@ def detail(scope: frozenset[str] | None) -> str | None:
 def check_filter(scope: frozenset[str] | None, province_code: str | None) -> None:
     """A list/export asking for a province outside the scope is refused, not emptied."""
     if scope is not None and province_code and province_code not in scope:
-        raise ApiError(403, "province_out_of_scope",
-                       "Provinsi ini di luar cakupan wilayah Anda.",
-                       "This province is outside your scope.")
+        raise DomainError("province_out_of_scope",
+                          "Provinsi ini di luar cakupan wilayah Anda.",
+                          "This province is outside your scope.", "forbidden")
 
 
 def check_owner(row: Any, owner: str | None) -> None:
     """An owner (`owner`: the caller's subject; None for staff) acts on their own only."""
     if owner is not None and row.owner_subject != owner:
-        raise ApiError(403, "not_owner", "UMKM ini bukan milik akun Anda.",
-                       "This business does not belong to your account.")
+        raise DomainError("not_owner", "UMKM ini bukan milik akun Anda.",
+                          "This business does not belong to your account.", "forbidden")
 
 
 def check_row(scope: frozenset[str] | None, row: Any) -> None:
