@@ -377,7 +377,9 @@ class ConsumerRunner:
             self.kafka.commit({TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1)
                                for (t, p), o in _last_offsets(records).items()},
                               timeout_ms=KAFKA_CALL_TIMEOUT_MS)
-        worker_metrics().kafka_up.labels(self.c.service).set(1)
+            # Records and a commit prove the broker answers; an empty poll proves nothing
+            # (kafka-python returns {} while it cannot reach any broker).
+            worker_metrics().kafka_up.labels(self.c.service).set(1)
         return len(records)
 
     def _rewind(self, partitions: set[tuple[str, int]]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from kafka import KafkaConsumer
+from kafka.errors import KafkaError
 from prometheus_client import start_http_server
 from sqlalchemy.engine import Connection, Engine
 
@@ -80,7 +81,11 @@ class Worker:
             self._spawn("lag-reporter", self._report_lag_forever)
 
     def _report_lag_forever(self) -> None:
+        # Also the worker's Kafka liveness probe (bbi_worker_kafka_up): a consumer's poll
+        # answers "nothing" instead of failing while the brokers are gone, so only these
+        # periodic metadata calls can tell that the worker lost Kafka.
         client: Any = None
+        kafka_up = worker_metrics().kafka_up.labels(self.settings.service)
         while not self._stop.wait(self.lag_interval_s):
             try:
                 client = client or KafkaConsumer(
@@ -88,6 +93,11 @@ class Worker:
                     client_id=f"{self.settings.service}-lag", enable_auto_commit=False,
                     bootstrap_timeout_ms=KAFKA_CALL_TIMEOUT_MS)  # not 30 s with brokers down
                 self.report_lag(client)
+                kafka_up.set(1)
+            except KafkaError as exc:
+                kafka_up.set(0)
+                log.warning("lag report failed: Kafka unreachable",
+                            extra={"error": type(exc).__name__})
             except Exception as exc:  # noqa: BLE001 - lag is advisory; try again next tick
                 log.warning("lag report failed", extra={"error": type(exc).__name__})
         if client is not None:
