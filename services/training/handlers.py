@@ -116,14 +116,20 @@ def cancel_session(engine: Engine, settings: TrainingSettings,
         return queries.session_view(uow.conn, store.get_session(uow.conn, s.id))
 
 
-def _open_session(conn: Connection, session_id: str, now: datetime) -> store.Row:
-    """The locked session, if still changeable (not cancelled, not started)."""
+def _live_session(conn: Connection, session_id: str) -> store.Row:
+    """The locked session, unless it does not exist or was cancelled."""
     s = store.lock_session(conn, session_id)
     if s is None:
         raise not_found("session")
     if s.status == domain.CANCELLED:
         raise conflict("session_cancelled", "Sesi ini telah dibatalkan.",
                        "This session has been cancelled.")
+    return s
+
+
+def _open_session(conn: Connection, session_id: str, now: datetime) -> store.Row:
+    """The locked session, if still changeable (not cancelled, not started)."""
+    s = _live_session(conn, session_id)
     if s.starts_at <= now:
         raise conflict("session_past", "Sesi ini sudah dimulai atau lewat.",
                        "This session has already started or is over.")
@@ -223,12 +229,7 @@ def record_attendance(engine: Engine, settings: TrainingSettings, session_id: st
 
 def _started_session(conn: Connection, session_id: str, now: datetime) -> store.Row:
     """The locked session, if attendance can be recorded (not cancelled, started)."""
-    s = store.lock_session(conn, session_id)
-    if s is None:
-        raise not_found("session")
-    if s.status == domain.CANCELLED:
-        raise conflict("session_cancelled", "Sesi ini telah dibatalkan.",
-                       "This session has been cancelled.")
+    s = _live_session(conn, session_id)
     if s.starts_at > now:
         raise conflict("session_not_started", "Sesi belum dimulai; kehadiran belum bisa "
                        "dicatat.", "The session has not started; attendance cannot be "
