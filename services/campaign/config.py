@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import Settings, as_service_settings, env_int
+from services.common.config import Settings, as_service_settings, knob
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9103
@@ -20,21 +20,16 @@ class CampaignSettings(Settings):
     """What the campaign handlers read instead of the environment."""
 
     # Largest single purchase accepted (a typo guard, not a policy band).
-    max_purchase_idr: int = 10_000_000
+    max_purchase_idr: int = knob("CAMPAIGN_MAX_PURCHASE_IDR", 10_000_000)
     # When the registration event may not have reached our read model yet.
-    retry_after_seconds: int = 30
+    retry_after_seconds: int = knob("CAMPAIGN_RETRY_AFTER_SECONDS", 30)
     # Tolerance for phones whose clocks run a little ahead.
-    clock_skew_seconds: int = 300
+    clock_skew_seconds: int = knob("CAMPAIGN_CLOCK_SKEW_SECONDS", 300)
 
 
 def load_settings(**overrides: object) -> CampaignSettings:
     """Settings of the campaign service from the environment."""
-    knobs: dict[str, object] = dict(
-        max_purchase_idr=env_int("CAMPAIGN_MAX_PURCHASE_IDR", 10_000_000),
-        retry_after_seconds=env_int("CAMPAIGN_RETRY_AFTER_SECONDS", 30),
-        clock_skew_seconds=env_int("CAMPAIGN_CLOCK_SKEW_SECONDS", 300),
-    )
-    return CampaignSettings.from_env("campaign", **(knobs | overrides))
+    return CampaignSettings.from_env("campaign", **overrides)
 
 
 def campaign_settings(settings: Settings) -> CampaignSettings:

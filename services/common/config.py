@@ -5,7 +5,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DEV_SECRET = "bbi-local-development-only-secret-change-me"
@@ -31,6 +31,17 @@ def env_bool(name: str, default: bool) -> bool:
     return default if raw == "" else raw in ("1", "true", "yes", "on")
 
 
+K = TypeVar("K", int, float, bool, str)
+_READERS: dict[type, Callable[[str, Any], Any]] = {
+    bool: env_bool, int: env_int, float: env_float, str: env_str}
+
+
+def knob(env: str, default: K) -> K:
+    """A service setting field read from the environment variable `env` by `from_env`,
+    `default` when unset: the variable and its default are declared once, on the field."""
+    return field(default=default, metadata={"env": env})  # type: ignore[no-any-return]
+
+
 
 def _env(name: str, default: str) -> str:
     # Common settings keep an explicitly empty value (BBI_TOPIC_PREFIX="" means no prefix).
@@ -41,8 +52,8 @@ def _env(name: str, default: str) -> str:
 class Settings:
     """Everything one service process needs; built by `Settings.from_env(service)`.
 
-    A service with knobs of its own subclasses this (frozen dataclass, fields with defaults)
-    in its config.py and builds it with `ItsSettings.from_env(name, knob=env_int(...))`, so
+    A service with knobs of its own subclasses this in its config.py (a frozen dataclass whose
+    fields are `knob("ENV_VAR", default)`), and `ItsSettings.from_env(name)` reads them, so
     handlers receive typed settings instead of reading the environment."""
 
     service: str
@@ -117,6 +128,9 @@ class Settings:
                 "BBI_PROCESSED_EVENTS_RETENTION_SECONDS", 7 * 86_400),
             housekeeping_interval_seconds=env_int("BBI_HOUSEKEEPING_INTERVAL_SECONDS", 3600),
         )
+        for f in fields(cls):  # a service's own knobs (declared with `knob`)
+            if "env" in f.metadata:
+                values[f.name] = _READERS[type(f.default)](f.metadata["env"], f.default)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

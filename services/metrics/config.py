@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import Settings, as_service_settings, env_float
+from services.common.config import Settings, as_service_settings, knob
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9104
@@ -19,18 +19,14 @@ class MetricsSettings(Settings):
     """What the metrics worker and commands read instead of the environment."""
 
     # Period of the lag reporter.
-    lag_interval_seconds: float = 15.0
+    lag_interval_seconds: float = knob("METRICS_LAG_INTERVAL_SECONDS", 15.0)
     # Give up a rebuild (leaving the live tables untouched) after this long.
-    rebuild_timeout_seconds: float = 3600.0
+    rebuild_timeout_seconds: float = knob("METRICS_REBUILD_TIMEOUT_SECONDS", 3600.0)
 
 
 def load_settings(**overrides: object) -> MetricsSettings:
     """Settings of the metrics service from the environment."""
-    knobs: dict[str, object] = dict(
-        lag_interval_seconds=env_float("METRICS_LAG_INTERVAL_SECONDS", 15.0),
-        rebuild_timeout_seconds=env_float("METRICS_REBUILD_TIMEOUT_SECONDS", 3600.0),
-    )
-    return MetricsSettings.from_env("metrics", **(knobs | overrides))
+    return MetricsSettings.from_env("metrics", **overrides)
 
 
 def metrics_settings(settings: Settings) -> MetricsSettings:

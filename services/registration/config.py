@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import Settings, as_service_settings, env_int, env_str
+from services.common.config import Settings, as_service_settings, knob
 from services.common.http.web import get_settings
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
@@ -34,28 +34,24 @@ CONSENT_PURPOSE_EN = (
 class RegistrationSettings(Settings):
     """The shared settings plus registration's knobs (defaults as documented above)."""
 
-    rate_limit: int = 60  # public registrations per client address per window
-    rate_window_seconds: int = 60
-    claim_rate_limit: int = 10  # claim attempts per client address, and per account
-    trusted_proxies: int = 0  # proxies whose X-Forwarded-For entries are trusted
-    partner_max_items: int = 10_000
+    # Public registrations per client address per window.
+    rate_limit: int = knob("REGISTRATION_RATE_LIMIT", 60)
+    rate_window_seconds: int = knob("REGISTRATION_RATE_WINDOW_SECONDS", 60)
+    # Claim attempts per client address, and per account.
+    claim_rate_limit: int = knob("REGISTRATION_CLAIM_RATE_LIMIT", 10)
+    # Proxies whose X-Forwarded-For entries are trusted.
+    trusted_proxies: int = knob("REGISTRATION_TRUSTED_PROXIES", 0)
+    partner_max_items: int = knob("REGISTRATION_PARTNER_MAX_ITEMS", 10_000)
     # 10,000 merchants do not fit the shared 1 MiB body limit.
-    partner_max_body_bytes: int = 8 * 1024 * 1024
-    consent_version: str = "2025-01"  # the purpose version owners consent to today
+    partner_max_body_bytes: int = knob("REGISTRATION_PARTNER_MAX_BODY_BYTES",
+                                       8 * 1024 * 1024)
+    # The purpose version owners consent to today.
+    consent_version: str = knob("REGISTRATION_CONSENT_VERSION", "2025-01")
 
 
 def load_settings(**overrides: object) -> RegistrationSettings:
     """Settings of the registration service from the environment; `overrides` win."""
-    knobs: dict[str, object] = dict(
-        rate_limit=env_int("REGISTRATION_RATE_LIMIT", 60),
-        rate_window_seconds=env_int("REGISTRATION_RATE_WINDOW_SECONDS", 60),
-        claim_rate_limit=env_int("REGISTRATION_CLAIM_RATE_LIMIT", 10),
-        trusted_proxies=env_int("REGISTRATION_TRUSTED_PROXIES", 0),
-        partner_max_items=env_int("REGISTRATION_PARTNER_MAX_ITEMS", 10_000),
-        partner_max_body_bytes=env_int("REGISTRATION_PARTNER_MAX_BODY_BYTES", 8 * 1024 * 1024),
-        consent_version=env_str("REGISTRATION_CONSENT_VERSION", "2025-01"),
-    )
-    return RegistrationSettings.from_env("registration", **(knobs | overrides))
+    return RegistrationSettings.from_env("registration", **overrides)
 
 
 def registration_settings(settings: Settings) -> RegistrationSettings:

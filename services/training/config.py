@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import Settings, as_service_settings, env_int
+from services.common.config import Settings, as_service_settings, knob
 
 # The worker's /metrics port when WORKER_METRICS_PORT is unset (deploy/k8s uses the same).
 WORKER_METRICS_PORT = 9102
@@ -24,30 +24,22 @@ class TrainingSettings(Settings):
     """What the training handlers and views read instead of the environment."""
 
     # Seats of a session when none is given (a large national webinar).
-    default_capacity: int = 200
+    default_capacity: int = knob("TRAINING_DEFAULT_CAPACITY", 200)
     # When the registration event may not have reached our read model yet.
-    retry_after_seconds: int = 30
+    retry_after_seconds: int = knob("TRAINING_RETRY_AFTER_SECONDS", 30)
     # Largest attendance report accepted in one request.
-    max_attendance_rows: int = 5000
+    max_attendance_rows: int = knob("TRAINING_MAX_ATTENDANCE_ROWS", 5000)
     # Public certificate checks per client address per window: a person checks a few
     # numbers; guessing numbers takes millions.
-    certificate_rate_limit: int = 60
-    rate_window_seconds: int = 60
+    certificate_rate_limit: int = knob("TRAINING_CERTIFICATE_RATE_LIMIT", 60)
+    rate_window_seconds: int = knob("TRAINING_RATE_WINDOW_SECONDS", 60)
     # How many proxies' X-Forwarded-For entries to trust.
-    trusted_proxies: int = 0
+    trusted_proxies: int = knob("TRAINING_TRUSTED_PROXIES", 0)
 
 
 def load_settings(**overrides: object) -> TrainingSettings:
     """Settings of the training service from the environment."""
-    knobs: dict[str, object] = dict(
-        default_capacity=env_int("TRAINING_DEFAULT_CAPACITY", 200),
-        retry_after_seconds=env_int("TRAINING_RETRY_AFTER_SECONDS", 30),
-        max_attendance_rows=env_int("TRAINING_MAX_ATTENDANCE_ROWS", 5000),
-        certificate_rate_limit=env_int("TRAINING_CERTIFICATE_RATE_LIMIT", 60),
-        rate_window_seconds=env_int("TRAINING_RATE_WINDOW_SECONDS", 60),
-        trusted_proxies=env_int("TRAINING_TRUSTED_PROXIES", 0),
-    )
-    return TrainingSettings.from_env("training", **(knobs | overrides))
+    return TrainingSettings.from_env("training", **overrides)
 
 
 def training_settings(settings: Settings) -> TrainingSettings:

@@ -49,7 +49,8 @@ def load_yaml(path: Path) -> object:
 
 # --- environment variable names the code reads -----------------------------------------------
 _ENV_CALL = re.compile(
-    r"""(?:environ\.get|getenv|_env_int|_env|_int|environ\.setdefault)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""(?:environ\.get|getenv|env_int|env_float|env_bool|env_str|_env|knob|environ\.setdefault)"""
+    r"""\(\s*["']([A-Z][A-Z0-9_]*)["']"""
     r"""|environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\]"""
 )
 
