@@ -14,7 +14,7 @@ from services.campaign.queries import band_of, campaign_or_404, purchase_view
 from services.common import audit, umkm_directory
 from services.common.db.engine import is_unique_violation, new_id, utcnow
 from services.common.errors import DomainError
-from services.common.http.errors import ApiError, conflict
+from services.common.http.errors import conflict
 from services.common.messaging import contracts
 from services.common.messaging.uow import UnitOfWork
 
@@ -183,16 +183,7 @@ def _seller(conn: sa.Connection, settings: CampaignSettings,
 def _registered_business(conn: sa.Connection, settings: CampaignSettings,
                          umkm_id: str) -> umkm_directory.KnownUmkm:
     """The business from our read model, or 409 so the caller retries after the event lands."""
-    biz = umkm_directory.find(conn, umkm_id)
-    if biz is None:
-        raise ApiError(409, "umkm_not_known_yet",
-                       "UMKM belum terdaftar di sistem kami; coba lagi sebentar.",
-                       "This business is not known (yet); retry shortly.",
-                       headers={"Retry-After": str(settings.retry_after_seconds)})
-    if not biz.active:
-        raise conflict("umkm_withdrawn", "UMKM ini telah menarik diri dari program.",
-                       "This business has withdrawn from the programme.")
-    return biz
+    return umkm_directory.active(conn, umkm_id, settings.retry_after_seconds)
 
 
 def _check_new_order(conn: sa.Connection, key: tuple[str, str]) -> None:

@@ -19,11 +19,12 @@ class DomainError(Exception):
 
     `errors` is for bad input that names several fields or rows at once: {name: [FieldMessage,
     ...]}, nested as the input is (e.g. {"rows": {"3": [...]}}); it replaces the one entry
-    `field` would give."""
+    `field` would give. `retry_after` (seconds) says the same request may succeed later (a
+    read model that has not seen an event yet); it is answered as a Retry-After header."""
 
     def __init__(self, code: str, message_id: str, message_en: str, kind: Kind = "invalid",
                  field: str | None = None, *, errors: Mapping[str, Any] | None = None,
-                 **extra: Any) -> None:
+                 retry_after: int | None = None, **extra: Any) -> None:
         if kind not in STATUS:  # a field name passed where the kind goes, say
             raise ValueError(f"unknown DomainError kind {kind!r}")
         if errors is not None and kind != "invalid":  # only bad input is answered per field
@@ -33,6 +34,7 @@ class DomainError(Exception):
         self.kind: Kind = kind
         self.field = field
         self.errors: dict[str, Any] | None = None if errors is None else dict(errors)
+        self.retry_after = retry_after
         self.extra: dict[str, Any] = extra
 
     @property
@@ -42,7 +44,8 @@ class DomainError(Exception):
     def with_extra(self, **extra: Any) -> DomainError:
         """The same error with more members for the body (e.g. the current state of a row)."""
         return DomainError(self.code, self.message_id, self.message_en, self.kind, self.field,
-                           errors=self.errors, **(self.extra | extra))
+                           errors=self.errors, retry_after=self.retry_after,
+                           **(self.extra | extra))
 
     def as_field_message(self) -> FieldMessage:
         return FieldMessage(self.code, self.message_id, self.message_en)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.common.db.engine import UtcDateTime, utcnow
+from services.common.errors import DomainError
 from services.common.messaging.events import Event
 
 TABLE = "umkm_directory"
@@ -225,6 +226,21 @@ def find(conn: Connection, umkm_id: str) -> KnownUmkm | None:
     """The business as this service knows it, or None if its registration has not arrived."""
     found = _known(conn, conn.execute(_select().where(_TABLE.c.umkm_id == str(umkm_id))))
     return found[0] if found else None
+
+
+def active(conn: Connection, umkm_id: str, retry_after_s: int) -> KnownUmkm:
+    """The business, if it is registered and not withdrawn. Not known yet is a 409 with
+    Retry-After: its registration event may simply not have arrived (the caller retries)."""
+    biz = find(conn, umkm_id)
+    if biz is None:
+        raise DomainError("umkm_not_known_yet",
+                          "UMKM belum dikenal layanan ini; coba lagi sebentar.",
+                          "This business is not known to this service yet; retry shortly.",
+                          "conflict", retry_after=retry_after_s)
+    if not biz.active:
+        raise DomainError("umkm_withdrawn", "UMKM ini telah menarik pendaftarannya.",
+                          "This business has withdrawn its registration.", "conflict")
+    return biz
 
 
 def find_by_nib(conn: Connection, nib: str) -> KnownUmkm | None:

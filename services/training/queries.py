@@ -8,7 +8,7 @@ from sqlalchemy.engine import Connection, Engine
 from services.common import umkm_directory
 from services.common.db.engine import utcnow
 from services.common.errors import DomainError
-from services.common.http.errors import ApiError, conflict, not_found
+from services.common.http.errors import not_found
 from services.training import domain, store
 from services.training.config import TrainingSettings
 
@@ -77,16 +77,7 @@ def not_owner() -> DomainError:
 def known_umkm(conn: Connection, settings: TrainingSettings,
                umkm_id: str) -> umkm_directory.KnownUmkm:
     """The business from our read model; 409 with Retry-After until its registration lands."""
-    biz = umkm_directory.find(conn, umkm_id)
-    if biz is None:
-        raise ApiError(409, "umkm_not_known_yet",
-                       "UMKM belum dikenal layanan pelatihan; coba lagi sebentar.",
-                       "This business is not known to the training service yet; retry shortly.",
-                       headers={"Retry-After": str(settings.retry_after_seconds)})
-    if not biz.active:
-        raise conflict("umkm_withdrawn", "UMKM ini telah menarik pendaftarannya.",
-                       "This business has withdrawn its registration.")
-    return biz
+    return umkm_directory.active(conn, umkm_id, settings.retry_after_seconds)
 
 
 def owned_umkm(conn: Connection, settings: TrainingSettings, umkm_id: str,

@@ -129,3 +129,13 @@ def test_the_app_renders_a_domain_error_and_a_typed_field_message(tmp_path: Path
     assert r.get_json()["errors"] == {"json": {"code": [
         {"code": "code_invalid", "message_id": "Huruf kecil saja.",
          "message_en": "Lowercase letters only."}]}}
+
+
+def test_a_domain_error_that_may_succeed_later_is_answered_with_retry_after() -> None:
+    from services.common.errors import DomainError
+    from services.common.http.errors import from_domain
+
+    err = DomainError("umkm_not_known_yet", "belum", "not yet", "conflict", retry_after=30)
+    api = from_domain(err.with_extra(umkm="x"))
+    assert (api.status, api.headers) == (409, {"Retry-After": "30"})
+    assert from_domain(DomainError("c", "i", "e", "conflict")).headers in (None, {})

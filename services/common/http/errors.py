@@ -64,7 +64,9 @@ def from_domain(err: DomainError) -> ApiError:
         errors = field_errors(err.errors)
     elif err.kind == "invalid":
         errors = {err.field or "_": [field_error(err.code, err.message_id, err.message_en)]}
-    return ApiError(err.status, err.code, err.message_id, err.message_en, errors, **err.extra)
+    headers = None if err.retry_after is None else {"Retry-After": str(err.retry_after)}
+    return ApiError(err.status, err.code, err.message_id, err.message_en, errors, headers,
+                    **err.extra)
 
 
 # marshmallow's own messages, which carry no code and no Indonesian text.

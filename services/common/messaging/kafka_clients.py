@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient
 
 from services.common.config import Settings
 
@@ -59,7 +58,3 @@ def make_consumer(settings: Settings, name: str, topics: list[str],
         consumer.subscribe(topics)
     return consumer
 
-
-def make_admin(settings: Settings) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
-                            client_id=f"{settings.service}-admin", request_timeout_ms=10_000)
