@@ -355,6 +355,10 @@ class ConsumerRunner:
         self._kafka_factory, self._producer_factory = kafka_factory, producer_factory
         self.kafka: Any = None
         self._producer: Any = None
+        # Partitions read past what the database holds (a batch failed): sought back to the
+        # stored offsets before the next poll, retried until that succeeds, so a rewind that
+        # failed with the database down cannot leave records behind unapplied.
+        self._unrewound: set[tuple[str, int]] = set()
 
     def start(self) -> None:
         self.kafka = self._kafka_factory()
@@ -364,6 +368,11 @@ class ConsumerRunner:
         """One poll -> one transaction -> one offset commit. Returns records handled."""
         if self.kafka is None:
             self.start()
+        if self._unrewound:
+            # Only partitions still ours: a revoked one is sought by its new owner on assignment.
+            owned = {(tp.topic, tp.partition) for tp in self.kafka.assignment()}
+            self._rewind(self._unrewound & owned)
+            self._unrewound = set()
         batches = self.kafka.poll(timeout_ms=timeout_ms)
         records = [r for tp in sorted(batches, key=lambda t: (t.topic, t.partition))
                    for r in batches[tp]]
@@ -372,7 +381,9 @@ class ConsumerRunner:
                 self.applier.apply(records, self._send_dead_letters)
             except Exception:
                 # Nothing of this batch was committed: read it again from the last good point.
-                self._rewind({(r.topic, r.partition) for r in records})
+                self._unrewound |= {(r.topic, r.partition) for r in records}
+                self._rewind(self._unrewound)
+                self._unrewound = set()
                 raise
             self.kafka.commit({TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1)
                                for (t, p), o in _last_offsets(records).items()},
